@@ -1,0 +1,1 @@
+"""The FastAPI service: analysis sessions and live results."""

@@ -1,0 +1,1 @@
+"""Edges of the system: Kafka, the database, video and recordings, webhooks."""

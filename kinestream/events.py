@@ -1,0 +1,127 @@
+"""Analysis events: the one contract for what the per-stream analysis emits.
+
+Every event shares one envelope (:class:`AnalysisEvent`) and carries a type-specific
+``payload``. The shape is versioned by :data:`EVENT_SCHEMA_VERSION`; a change that removes
+or renames a field bumps it.
+
+Event types and their payload keys:
+
+``metric_update`` (one per analysed frame)
+    ``phase`` (str), ``com_height_m`` (float | None: CoM height above the standing
+    baseline), ``com_velocity_m_s`` (float | None, up positive).
+``phase_change``
+    ``from_phase``, ``to_phase`` (str), ``phase_time_s`` (capture time at which the new
+    phase began, sub-frame where it is interpolated), ``rep`` (int, 1-based).
+``rep_complete``
+    ``rep`` (int), ``sport`` (str), ``metrics`` (dict of metric name to float, bool or
+    None; names carry their unit), ``quality`` (dict, see :mod:`kinestream.operators.quality`).
+``quality_warning``
+    ``code`` (str), ``message`` (str).
+``error``
+    ``code`` (str), ``message`` (str).
+``session_summary``
+    ``sport``, ``reps`` (int), ``frames`` (int), ``dropped_frames`` (int),
+    ``duration_s`` (float), ``best`` (dict of metric name to best value), ``reason`` (str).
+
+Event ids are deterministic (UUID 5 over stream id, type, sequence number and index), so a
+replay or an at-least-once redelivery produces the same ids and duplicates can be dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+EVENT_SCHEMA_VERSION: Final = 1
+
+EventType = Literal[
+    "metric_update",
+    "phase_change",
+    "rep_complete",
+    "quality_warning",
+    "error",
+    "session_summary",
+]
+EVENT_TYPES: Final[tuple[EventType, ...]] = (
+    "metric_update",
+    "phase_change",
+    "rep_complete",
+    "quality_warning",
+    "error",
+    "session_summary",
+)
+
+_NAMESPACE: Final = uuid.UUID("6f1c7e5e-2b0a-4d8e-9a51-3c0f1d6b7a21")
+
+
+def event_id_for(stream_id: str, event_type: str, seq: int, index: int = 0) -> str:
+    """Return the deterministic id of the ``index``-th event of ``event_type`` at ``seq``."""
+    return str(uuid.uuid5(_NAMESPACE, f"{stream_id}\x1f{event_type}\x1f{seq}\x1f{index}"))
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisEvent:
+    """One event of one stream's analysis.
+
+    ``seq`` is the sequence number of the frame whose arrival produced the event, and
+    ``capture_time_s`` that frame's capture timestamp (seconds, the producer's clock).
+    """
+
+    event_type: EventType
+    stream_id: str
+    seq: int
+    capture_time_s: float
+    payload: dict[str, Any] = field(default_factory=dict)
+    index: int = 0
+    schema_version: int = EVENT_SCHEMA_VERSION
+
+    @property
+    def event_id(self) -> str:
+        """Deterministic id of this event."""
+        return event_id_for(self.stream_id, self.event_type, self.seq, self.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready wire form of the event."""
+        return {
+            "schema_version": self.schema_version,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "stream_id": self.stream_id,
+            "seq": self.seq,
+            "index": self.index,
+            "capture_time_s": self.capture_time_s,
+            "payload": self.payload,
+        }
+
+    def to_json(self) -> bytes:
+        """Encode the event as compact UTF-8 JSON."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnalysisEvent:
+        """Decode an event from its wire form; raise ``ValueError`` on a malformed one."""
+        try:
+            event_type = data["event_type"]
+            if event_type not in EVENT_TYPES:
+                raise ValueError(f"unknown event type {event_type!r}")
+            event = cls(
+                event_type=event_type,
+                stream_id=str(data["stream_id"]),
+                seq=int(data["seq"]),
+                capture_time_s=float(data["capture_time_s"]),
+                payload=dict(data.get("payload", {})),
+                index=int(data.get("index", 0)),
+                schema_version=int(data.get("schema_version", EVENT_SCHEMA_VERSION)),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed event: {exc}") from exc
+        if "event_id" in data and data["event_id"] != event.event_id:
+            raise ValueError("event_id does not match the event's content")
+        return event
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> AnalysisEvent:
+        """Decode an event from JSON."""
+        return cls.from_dict(json.loads(raw))

@@ -1,0 +1,1 @@
+"""Bytewax dataflows that run the per-stream analysis on Kafka."""
