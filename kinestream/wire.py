@@ -1,0 +1,582 @@
+"""Every Kafka topic kinestream uses, and the format of every message on it.
+
+This module is the one source of truth for bytes on the wire: producers (cameras, the API,
+the benchmark) and the dataflow import their encoders and decoders from here. Every
+decoder raises :class:`WireError` with a readable message on input it cannot accept; it
+never returns a half-decoded value.
+
+Topics (names configurable, see :class:`Topics`; defaults in parentheses). Every message is
+keyed by the stream id (UTF-8), so one stream's messages stay in one partition, in order.
+
+``frames`` (``kinestream.frames``)
+    Value: one JPEG image. Headers (all required, ASCII decimal values):
+    ``ks-schema`` (:data:`WIRE_SCHEMA_VERSION`), ``ks-seq`` (frame sequence number, int),
+    ``ks-ts`` (capture timestamp, seconds, float), ``ks-fps`` (nominal frame rate, float),
+    ``ks-width`` / ``ks-height`` (image size in pixels, int).
+
+``poses`` (``kinestream.poses``)
+    Value: one pose sample in a compact little-endian binary layout (self-contained; the
+    headers above are also set, for routing and inspection, and checked when present)::
+
+        magic      2 bytes  b"KP"
+        version    uint8    WIRE_SCHEMA_VERSION
+        flags      uint8    bit 0: landmarks present; bit 1: world landmarks present
+        seq        int64
+        timestamp  float64  capture time, seconds
+        fps        float32  nominal frame rate (0 when unknown)
+        width      uint32   image width, pixels
+        height     uint32   image height, pixels
+        landmarks  float32 x 33 x 4   (only with flag bit 0): x, y, z, visibility
+        world      float32 x 33 x 3   (only with flag bit 1): metres
+
+``control`` (``kinestream.control``)
+    Value: UTF-8 JSON object with ``schema_version``, ``type`` and ``stream_id``.
+    ``type: "start"`` (:class:`StartMessage`) opens an analysis: ``sport``,
+    ``athlete_height_m``, optional ``box_height_m``, ``athlete_id``, ``analysis_id``,
+    ``webhook_url``, ``api_key_id``, ``started_at_s`` (Unix seconds).
+    ``type: "end"`` (:class:`EndMessage`) closes it; optional ``last_seq`` tells the flow
+    which frame is the last, so an end that overtakes the stream's last poses (they travel
+    on another topic) waits for them.
+
+``events`` (``kinestream.events``)
+    Value: :meth:`kinestream.events.AnalysisEvent.to_json`. Headers ``ks-schema`` (the
+    event schema version) and ``ks-event-type``.
+
+``webhooks`` (``kinestream.webhooks``)
+    Value: UTF-8 JSON :class:`WebhookDelivery`: the event, the URL and analysis it is for,
+    and a deterministic ``delivery_id`` (stable across redeliveries, for deduplication).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from kinestream.events import AnalysisEvent
+from kinestream.operators.pose import NUM_LANDMARKS, PoseSample
+from kinestream.sports import Sport
+
+WIRE_SCHEMA_VERSION: Final = 1
+
+DEFAULT_FRAMES_TOPIC: Final = "kinestream.frames"
+DEFAULT_POSES_TOPIC: Final = "kinestream.poses"
+DEFAULT_CONTROL_TOPIC: Final = "kinestream.control"
+DEFAULT_EVENTS_TOPIC: Final = "kinestream.events"
+DEFAULT_WEBHOOKS_TOPIC: Final = "kinestream.webhooks"
+
+HEADER_SCHEMA: Final = "ks-schema"
+HEADER_SEQ: Final = "ks-seq"
+HEADER_TIMESTAMP: Final = "ks-ts"
+HEADER_FPS: Final = "ks-fps"
+HEADER_WIDTH: Final = "ks-width"
+HEADER_HEIGHT: Final = "ks-height"
+HEADER_EVENT_TYPE: Final = "ks-event-type"
+
+Headers = Sequence[tuple[str, bytes]]
+"""Kafka message headers as confluent-kafka and Bytewax pass them."""
+
+_POSE_MAGIC: Final = b"KP"
+_POSE_HEADER = struct.Struct("<2sBBqdfII")
+_FLAG_LANDMARKS: Final = 1
+_FLAG_WORLD: Final = 2
+_LANDMARKS_BYTES: Final = NUM_LANDMARKS * 4 * 4
+_WORLD_BYTES: Final = NUM_LANDMARKS * 3 * 4
+_WEBHOOK_NAMESPACE: Final = uuid.UUID("0b7f3d1e-5c2a-4e61-8f0d-9a4b2c6e1d37")
+
+
+class WireError(ValueError):
+    """A message that does not follow its topic's wire format."""
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The names of kinestream's topics."""
+
+    frames: str = DEFAULT_FRAMES_TOPIC
+    poses: str = DEFAULT_POSES_TOPIC
+    control: str = DEFAULT_CONTROL_TOPIC
+    events: str = DEFAULT_EVENTS_TOPIC
+    webhooks: str = DEFAULT_WEBHOOKS_TOPIC
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "") -> Topics:
+        """Read overrides from ``KINESTREAM_TOPIC_FRAMES`` … ``KINESTREAM_TOPIC_WEBHOOKS``.
+
+        ``prefix`` is put in front of every default name (a test's private namespace).
+        """
+        env = os.environ if environ is None else environ
+
+        def pick(name: str, default: str) -> str:
+            return env.get(f"KINESTREAM_TOPIC_{name.upper()}", prefix + default)
+
+        return cls(
+            frames=pick("frames", DEFAULT_FRAMES_TOPIC),
+            poses=pick("poses", DEFAULT_POSES_TOPIC),
+            control=pick("control", DEFAULT_CONTROL_TOPIC),
+            events=pick("events", DEFAULT_EVENTS_TOPIC),
+            webhooks=pick("webhooks", DEFAULT_WEBHOOKS_TOPIC),
+        )
+
+    @classmethod
+    def prefixed(cls, prefix: str) -> Topics:
+        """Return the default names with ``prefix`` in front of each."""
+        return cls.from_env({}, prefix)
+
+
+# --- keys and headers ---------------------------------------------------------------------
+
+
+def encode_key(stream_id: str) -> bytes:
+    """Encode a stream id as a message key."""
+    if not stream_id:
+        raise WireError("stream id must not be empty")
+    return stream_id.encode()
+
+
+def decode_key(key: bytes | None) -> str:
+    """Decode a message key into a stream id."""
+    if not key:
+        raise WireError("message has no key (the stream id)")
+    try:
+        return key.decode()
+    except UnicodeDecodeError as exc:
+        raise WireError("message key is not UTF-8") from exc
+
+
+def _header_map(headers: Headers | None) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for name, value in headers or ():
+        out[name] = value if isinstance(value, bytes) else bytes(value or b"")
+    return out
+
+
+def _header_number(headers: Mapping[str, bytes], name: str, kind: type[int] | type[float]) -> Any:
+    if name not in headers:
+        raise WireError(f"missing header {name!r}")
+    try:
+        value = kind(headers[name].decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WireError(f"header {name!r} is not a valid {kind.__name__}") from exc
+    if isinstance(value, float) and not math.isfinite(value):
+        raise WireError(f"header {name!r} is not finite")
+    return value
+
+
+def _check_schema(headers: Mapping[str, bytes], *, required: bool) -> None:
+    if HEADER_SCHEMA not in headers and not required:
+        return
+    version = _header_number(headers, HEADER_SCHEMA, int)
+    if version != WIRE_SCHEMA_VERSION:
+        raise WireError(f"unsupported wire schema version {version}")
+
+
+def frame_headers(
+    seq: int, timestamp_s: float, fps: float, width: int, height: int
+) -> list[tuple[str, bytes]]:
+    """Return the headers every frame and pose message carries."""
+    return [
+        (HEADER_SCHEMA, str(WIRE_SCHEMA_VERSION).encode()),
+        (HEADER_SEQ, str(int(seq)).encode()),
+        (HEADER_TIMESTAMP, repr(float(timestamp_s)).encode()),
+        (HEADER_FPS, repr(float(fps)).encode()),
+        (HEADER_WIDTH, str(int(width)).encode()),
+        (HEADER_HEIGHT, str(int(height)).encode()),
+    ]
+
+
+def header_seq(headers: Headers | None) -> int | None:
+    """Return the ``ks-seq`` header when present and valid (for error reporting)."""
+    try:
+        return int(_header_number(_header_map(headers), HEADER_SEQ, int))
+    except WireError:
+        return None
+
+
+# --- frames --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One camera frame of one stream, still JPEG-encoded."""
+
+    stream_id: str
+    seq: int
+    timestamp_s: float
+    fps: float
+    width: int
+    height: int
+    jpeg: bytes
+
+
+def encode_frame(frame: Frame) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """Return the key, value and headers of a frame message."""
+    if not frame.jpeg.startswith(b"\xff\xd8"):
+        raise WireError("frame is not a JPEG image")
+    _check_geometry(frame.width, frame.height, frame.timestamp_s, frame.fps)
+    headers = frame_headers(frame.seq, frame.timestamp_s, frame.fps, frame.width, frame.height)
+    return encode_key(frame.stream_id), frame.jpeg, headers
+
+
+def decode_frame(key: bytes | None, value: bytes | None, headers: Headers | None) -> Frame:
+    """Decode a frame message."""
+    stream_id = decode_key(key)
+    h = _header_map(headers)
+    _check_schema(h, required=True)
+    if not value or not value.startswith(b"\xff\xd8"):
+        raise WireError("frame value is not a JPEG image")
+    width = _header_number(h, HEADER_WIDTH, int)
+    height = _header_number(h, HEADER_HEIGHT, int)
+    timestamp_s = _header_number(h, HEADER_TIMESTAMP, float)
+    fps = _header_number(h, HEADER_FPS, float)
+    _check_geometry(width, height, timestamp_s, fps)
+    return Frame(
+        stream_id=stream_id,
+        seq=_header_number(h, HEADER_SEQ, int),
+        timestamp_s=timestamp_s,
+        fps=fps,
+        width=width,
+        height=height,
+        jpeg=bytes(value),
+    )
+
+
+def _check_geometry(width: int, height: int, timestamp_s: float, fps: float) -> None:
+    if not (0 < width < 2**32 and 0 < height < 2**32):
+        raise WireError(f"image size must be positive, got {width}x{height}")
+    if not math.isfinite(timestamp_s):
+        raise WireError("capture timestamp must be finite")
+    if not (math.isfinite(fps) and fps >= 0):
+        raise WireError("fps must be finite and not negative")
+
+
+# --- poses ---------------------------------------------------------------------------------
+
+
+def encode_pose(
+    stream_id: str, sample: PoseSample, fps: float = 0.0
+) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """Return the key, value and headers of a pose message."""
+    return (
+        encode_key(stream_id),
+        encode_pose_value(sample, fps),
+        frame_headers(sample.seq, sample.timestamp_s, fps, sample.image_width, sample.image_height),
+    )
+
+
+def encode_pose_value(sample: PoseSample, fps: float = 0.0) -> bytes:
+    """Encode a pose sample in the binary layout described in the module docstring."""
+    _check_geometry(sample.image_width, sample.image_height, sample.timestamp_s, fps)
+    flags = (_FLAG_LANDMARKS if sample.landmarks is not None else 0) | (
+        _FLAG_WORLD if sample.world is not None else 0
+    )
+    parts = [
+        _POSE_HEADER.pack(
+            _POSE_MAGIC,
+            WIRE_SCHEMA_VERSION,
+            flags,
+            sample.seq,
+            sample.timestamp_s,
+            fps,
+            sample.image_width,
+            sample.image_height,
+        )
+    ]
+    if sample.landmarks is not None:
+        parts.append(np.ascontiguousarray(sample.landmarks, dtype="<f4").tobytes())
+    if sample.world is not None:
+        parts.append(np.ascontiguousarray(sample.world, dtype="<f4").tobytes())
+    return b"".join(parts)
+
+
+def decode_pose(key: bytes | None, value: bytes | None, headers: Headers | None) -> PoseSample:
+    """Decode a pose message; the stream id is the key (see :func:`decode_key`)."""
+    decode_key(key)
+    sample = decode_pose_value(value)
+    h = _header_map(headers)
+    _check_schema(h, required=False)
+    if HEADER_SEQ in h and _header_number(h, HEADER_SEQ, int) != sample.seq:
+        raise WireError("ks-seq header does not match the pose's sequence number")
+    return sample
+
+
+def decode_pose_value(value: bytes | None) -> PoseSample:
+    """Decode the binary pose layout."""
+    if value is None or len(value) < _POSE_HEADER.size:
+        raise WireError("pose message is too short")
+    magic, version, flags, seq, timestamp_s, fps, width, height = _POSE_HEADER.unpack_from(value)
+    if magic != _POSE_MAGIC:
+        raise WireError("pose message does not start with b'KP'")
+    if version != WIRE_SCHEMA_VERSION:
+        raise WireError(f"unsupported pose schema version {version}")
+    if flags & ~(_FLAG_LANDMARKS | _FLAG_WORLD):
+        raise WireError(f"unknown pose flags {flags:#x}")
+    expected = _POSE_HEADER.size
+    expected += _LANDMARKS_BYTES if flags & _FLAG_LANDMARKS else 0
+    expected += _WORLD_BYTES if flags & _FLAG_WORLD else 0
+    if len(value) != expected:
+        raise WireError(f"pose message has {len(value)} bytes, expected {expected}")
+    _check_geometry(width, height, timestamp_s, float(fps))
+    offset = _POSE_HEADER.size
+    landmarks = world = None
+    if flags & _FLAG_LANDMARKS:
+        raw = np.frombuffer(value, dtype="<f4", count=NUM_LANDMARKS * 4, offset=offset)
+        landmarks = raw.reshape(NUM_LANDMARKS, 4).astype(np.float64)
+        offset += _LANDMARKS_BYTES
+    if flags & _FLAG_WORLD:
+        raw = np.frombuffer(value, dtype="<f4", count=NUM_LANDMARKS * 3, offset=offset)
+        world = raw.reshape(NUM_LANDMARKS, 3).astype(np.float64)
+    try:
+        return PoseSample(
+            seq=seq,
+            timestamp_s=timestamp_s,
+            image_width=width,
+            image_height=height,
+            landmarks=landmarks,
+            world=world,
+        )
+    except ValueError as exc:
+        raise WireError(f"invalid pose: {exc}") from exc
+
+
+# --- control -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StartMessage:
+    """Opens the analysis of one stream; also the session facts the outputs need."""
+
+    stream_id: str
+    sport: Sport
+    athlete_height_m: float
+    box_height_m: float | None = None
+    athlete_id: str | None = None
+    analysis_id: str | None = None
+    webhook_url: str | None = None
+    api_key_id: str | None = None
+    started_at_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.stream_id:
+            raise WireError("stream id must not be empty")
+        if not (math.isfinite(self.athlete_height_m) and 0.5 < self.athlete_height_m < 3.0):
+            raise WireError(f"athlete height {self.athlete_height_m!r} m is not plausible")
+        if self.box_height_m is not None and not (
+            math.isfinite(self.box_height_m) and 0.0 <= self.box_height_m < 2.0
+        ):
+            raise WireError(f"box height {self.box_height_m!r} m is not plausible")
+        if self.analysis_id is not None:
+            try:
+                uuid.UUID(self.analysis_id)
+            except ValueError as exc:
+                raise WireError("analysis id must be a UUID") from exc
+
+    @property
+    def effective_analysis_id(self) -> str:
+        """The analysis id, or one derived from the stream id when the producer gave none."""
+        if self.analysis_id is not None:
+            return self.analysis_id
+        return str(uuid.uuid5(_WEBHOOK_NAMESPACE, f"analysis\x1f{self.stream_id}"))
+
+
+@dataclass(frozen=True, slots=True)
+class EndMessage:
+    """Closes the analysis of one stream; ``last_seq`` is the last frame's sequence number."""
+
+    stream_id: str
+    last_seq: int | None = None
+
+
+ControlMessage = StartMessage | EndMessage
+
+
+def encode_control(message: ControlMessage) -> tuple[bytes, bytes]:
+    """Return the key and value of a control message."""
+    body: dict[str, Any] = {"schema_version": WIRE_SCHEMA_VERSION, "stream_id": message.stream_id}
+    if isinstance(message, StartMessage):
+        body.update(
+            type="start",
+            sport=message.sport.value,
+            athlete_height_m=message.athlete_height_m,
+            box_height_m=message.box_height_m,
+            athlete_id=message.athlete_id,
+            analysis_id=message.analysis_id,
+            webhook_url=message.webhook_url,
+            api_key_id=message.api_key_id,
+            started_at_s=message.started_at_s,
+        )
+    else:
+        body.update(type="end", last_seq=message.last_seq)
+    return encode_key(message.stream_id), _dump(body)
+
+
+def decode_control(key: bytes | None, value: bytes | None) -> ControlMessage:
+    """Decode a control message; its ``stream_id`` must match the key."""
+    stream_id = decode_key(key)
+    body = _load_object(value, "control message")
+    if body.get("schema_version") != WIRE_SCHEMA_VERSION:
+        raise WireError(f"unsupported control schema version {body.get('schema_version')!r}")
+    if body.get("stream_id") != stream_id:
+        raise WireError("control message stream_id does not match its key")
+    kind = body.get("type")
+    try:
+        if kind == "start":
+            return StartMessage(
+                stream_id=stream_id,
+                sport=Sport(body["sport"]),
+                athlete_height_m=_float(body["athlete_height_m"]),
+                box_height_m=_opt(body.get("box_height_m"), _float),
+                athlete_id=_opt(body.get("athlete_id"), str),
+                analysis_id=_opt(body.get("analysis_id"), str),
+                webhook_url=_opt(body.get("webhook_url"), str),
+                api_key_id=_opt(body.get("api_key_id"), str),
+                started_at_s=_opt(body.get("started_at_s"), _float),
+            )
+        if kind == "end":
+            return EndMessage(stream_id=stream_id, last_seq=_opt(body.get("last_seq"), _int))
+    except KeyError as exc:
+        raise WireError(f"control message lacks {exc.args[0]!r}") from exc
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, WireError):
+            raise
+        raise WireError(f"invalid control message: {exc}") from exc
+    raise WireError(f"unknown control message type {kind!r}")
+
+
+# --- events and webhooks -------------------------------------------------------------------
+
+
+def encode_event(event: AnalysisEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """Return the key, value and headers of an events-topic message."""
+    headers = [
+        (HEADER_SCHEMA, str(event.schema_version).encode()),
+        (HEADER_EVENT_TYPE, event.event_type.encode()),
+    ]
+    try:
+        value = event.to_json()
+    except ValueError as exc:
+        raise WireError(f"event is not JSON-encodable: {exc}") from exc
+    return encode_key(event.stream_id), value, headers
+
+
+def decode_event(key: bytes | None, value: bytes | None) -> AnalysisEvent:
+    """Decode an events-topic message."""
+    stream_id = decode_key(key)
+    try:
+        event = AnalysisEvent.from_dict(_load_object(value, "event"))
+    except WireError:
+        raise
+    except ValueError as exc:
+        raise WireError(str(exc)) from exc
+    if event.stream_id != stream_id:
+        raise WireError("event stream_id does not match its key")
+    return event
+
+
+WEBHOOK_EVENT_TYPES: Final[frozenset[str]] = frozenset({"rep_complete", "session_summary"})
+"""The event types delivered to an analysis's webhook."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One event to POST to one analysis's webhook URL."""
+
+    webhook_url: str
+    analysis_id: str
+    event: AnalysisEvent
+    athlete_id: str | None = None
+
+    @property
+    def delivery_id(self) -> str:
+        """Deterministic id: the same event for the same URL is the same delivery."""
+        return str(uuid.uuid5(_WEBHOOK_NAMESPACE, f"{self.event.event_id}\x1f{self.webhook_url}"))
+
+
+def encode_webhook(delivery: WebhookDelivery) -> tuple[bytes, bytes]:
+    """Return the key (stream id) and value of a webhooks-topic message."""
+    body = {
+        "schema_version": WIRE_SCHEMA_VERSION,
+        "delivery_id": delivery.delivery_id,
+        "webhook_url": delivery.webhook_url,
+        "analysis_id": delivery.analysis_id,
+        "athlete_id": delivery.athlete_id,
+        "event": delivery.event.to_dict(),
+    }
+    return encode_key(delivery.event.stream_id), _dump(body)
+
+
+def decode_webhook(key: bytes | None, value: bytes | None) -> WebhookDelivery:
+    """Decode a webhooks-topic message."""
+    stream_id = decode_key(key)
+    body = _load_object(value, "webhook delivery")
+    if body.get("schema_version") != WIRE_SCHEMA_VERSION:
+        raise WireError(f"unsupported webhook schema version {body.get('schema_version')!r}")
+    try:
+        event_body = body["event"]
+        if not isinstance(event_body, dict):
+            raise WireError("webhook delivery's event is not an object")
+        delivery = WebhookDelivery(
+            webhook_url=str(body["webhook_url"]),
+            analysis_id=str(body["analysis_id"]),
+            athlete_id=_opt(body.get("athlete_id"), str),
+            event=AnalysisEvent.from_dict(event_body),
+        )
+    except KeyError as exc:
+        raise WireError(f"webhook delivery lacks {exc.args[0]!r}") from exc
+    except ValueError as exc:
+        if isinstance(exc, WireError):
+            raise
+        raise WireError(f"invalid webhook delivery: {exc}") from exc
+    if delivery.event.stream_id != stream_id:
+        raise WireError("webhook event stream_id does not match its key")
+    if body.get("delivery_id") not in (None, delivery.delivery_id):
+        raise WireError("delivery_id does not match the delivery's content")
+    return delivery
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _dump(body: Mapping[str, Any]) -> bytes:
+    try:
+        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError as exc:
+        raise WireError(f"message is not JSON-encodable: {exc}") from exc
+
+
+def _load_object(value: bytes | None, what: str) -> dict[str, Any]:
+    if not value:
+        raise WireError(f"{what} is empty")
+    try:
+        body = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WireError(f"{what} is not valid UTF-8 JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise WireError(f"{what} is not a JSON object")
+    return body
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise WireError(f"expected a number, got {value!r}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise WireError("expected a finite number")
+    return out
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WireError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _opt(value: Any, convert: Any) -> Any:
+    return None if value is None else convert(value)

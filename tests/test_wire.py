@@ -1,0 +1,248 @@
+"""Wire formats: round trips and rejection of bad input."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from kinestream import wire
+from kinestream.events import AnalysisEvent
+from kinestream.operators.pose import PoseSample
+from kinestream.sports import Sport
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32 + b"\xff\xd9"
+
+
+def _sample(seq: int = 7, *, world: bool = True, person: bool = True) -> PoseSample:
+    rng = np.random.default_rng(seq)
+    landmarks = rng.random((33, 4)).astype(np.float32).astype(np.float64) if person else None
+    world_lm = rng.random((33, 3)).astype(np.float32).astype(np.float64) if world else None
+    return PoseSample(seq, 1.25 + seq / 30, 1280, 720, landmarks, world_lm)
+
+
+@pytest.mark.parametrize(("world", "person"), [(True, True), (False, True), (False, False)])
+def test_pose_round_trip(world: bool, person: bool) -> None:
+    sample = _sample(world=world, person=person)
+    key, value, headers = wire.encode_pose("cam-1", sample, fps=30.0)
+    assert key == b"cam-1"
+    decoded = wire.decode_pose(key, value, headers)
+    assert decoded.seq == sample.seq
+    assert decoded.timestamp_s == sample.timestamp_s
+    assert (decoded.image_width, decoded.image_height) == (1280, 720)
+    if person:
+        assert decoded.landmarks is not None
+        assert sample.landmarks is not None
+        np.testing.assert_array_equal(decoded.landmarks, sample.landmarks)
+    else:
+        assert decoded.landmarks is None
+    if world:
+        assert decoded.world is not None
+        assert sample.world is not None
+        np.testing.assert_array_equal(decoded.world, sample.world)
+    else:
+        assert decoded.world is None
+
+
+def test_pose_is_compact() -> None:
+    _, value, _ = wire.encode_pose("s", _sample(world=False))
+    assert len(value) < 33 * 4 * 4 + 40
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, "too short"),
+        (b"KP", "too short"),
+        (b"XX" + b"\x00" * 40, "b'KP'"),
+        (struct.pack("<2sBBqdfII", b"KP", 9, 0, 1, 0.0, 30.0, 10, 10), "version"),
+        (struct.pack("<2sBBqdfII", b"KP", 1, 8, 1, 0.0, 30.0, 10, 10), "flags"),
+        (struct.pack("<2sBBqdfII", b"KP", 1, 1, 1, 0.0, 30.0, 10, 10), "expected"),
+        (struct.pack("<2sBBqdfII", b"KP", 1, 0, 1, float("nan"), 30.0, 10, 10), "finite"),
+        (struct.pack("<2sBBqdfII", b"KP", 1, 0, 1, 0.0, 30.0, 0, 10), "size"),
+    ],
+)
+def test_pose_rejects_bad_values(value: bytes | None, message: str) -> None:
+    with pytest.raises(wire.WireError, match=message):
+        wire.decode_pose(b"s", value, [])
+
+
+def test_pose_rejects_missing_key_and_mismatched_seq() -> None:
+    key, value, headers = wire.encode_pose("s", _sample())
+    with pytest.raises(wire.WireError, match="no key"):
+        wire.decode_pose(None, value, headers)
+    with pytest.raises(wire.WireError, match="UTF-8"):
+        wire.decode_pose(b"\xff\xfe", value, headers)
+    bad = [(n, b"99" if n == wire.HEADER_SEQ else v) for n, v in headers]
+    with pytest.raises(wire.WireError, match="ks-seq"):
+        wire.decode_pose(key, value, bad)
+    bad = [(n, b"2" if n == wire.HEADER_SCHEMA else v) for n, v in headers]
+    with pytest.raises(wire.WireError, match="schema version"):
+        wire.decode_pose(key, value, bad)
+
+
+def test_frame_round_trip_and_bad_input() -> None:
+    frame = wire.Frame("cam-2", 3, 0.1, 30.0, 640, 480, JPEG)
+    key, value, headers = wire.encode_frame(frame)
+    assert wire.decode_frame(key, value, headers) == frame
+    assert wire.header_seq(headers) == 3
+    with pytest.raises(wire.WireError, match="JPEG"):
+        wire.decode_frame(key, b"PNG...", headers)
+    with pytest.raises(wire.WireError, match="missing header 'ks-width'"):
+        wire.decode_frame(key, value, [h for h in headers if h[0] != wire.HEADER_WIDTH])
+    with pytest.raises(wire.WireError, match="not a valid int"):
+        wire.decode_frame(
+            key, value, [(n, b"x" if n == wire.HEADER_SEQ else v) for n, v in headers]
+        )
+    with pytest.raises(wire.WireError, match="missing header 'ks-schema'"):
+        wire.decode_frame(key, value, headers[1:])
+    with pytest.raises(wire.WireError):
+        wire.encode_frame(wire.Frame("cam-2", 3, 0.1, 30.0, 640, 480, b"nope"))
+
+
+def test_control_round_trip() -> None:
+    start = wire.StartMessage(
+        stream_id="s1",
+        sport=Sport.DROP_JUMP,
+        athlete_height_m=1.8,
+        box_height_m=0.3,
+        athlete_id="ath-9",
+        analysis_id="8a0c8f0e-0000-4000-8000-000000000001",
+        webhook_url="https://coach.example/hook",
+        api_key_id="k1",
+        started_at_s=1_700_000_000.5,
+    )
+    assert wire.decode_control(*wire.encode_control(start)) == start
+    minimal = wire.StartMessage("s2", Sport.CMJ, 1.7)
+    assert wire.decode_control(*wire.encode_control(minimal)) == minimal
+    assert (
+        minimal.effective_analysis_id
+        == wire.StartMessage("s2", Sport.CMJ, 1.6).effective_analysis_id
+    )
+    end = wire.EndMessage("s1", last_seq=41)
+    assert wire.decode_control(*wire.encode_control(end)) == end
+
+
+def _control(body: dict[str, object]) -> bytes:
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (b"", "empty"),
+        (b"{not json", "JSON"),
+        (b"[1]", "object"),
+        (_control({"schema_version": 2, "stream_id": "s", "type": "end"}), "schema version"),
+        (_control({"schema_version": 1, "stream_id": "t", "type": "end"}), "match its key"),
+        (_control({"schema_version": 1, "stream_id": "s", "type": "pause"}), "unknown control"),
+        (_control({"schema_version": 1, "stream_id": "s", "type": "start"}), "lacks 'sport'"),
+        (
+            _control(
+                {
+                    "schema_version": 1,
+                    "stream_id": "s",
+                    "type": "start",
+                    "sport": "golf",
+                    "athlete_height_m": 1.8,
+                }
+            ),
+            "golf",
+        ),
+        (
+            _control(
+                {
+                    "schema_version": 1,
+                    "stream_id": "s",
+                    "type": "start",
+                    "sport": "cmj",
+                    "athlete_height_m": 18,
+                }
+            ),
+            "plausible",
+        ),
+        (
+            _control(
+                {
+                    "schema_version": 1,
+                    "stream_id": "s",
+                    "type": "start",
+                    "sport": "cmj",
+                    "athlete_height_m": "1.8",
+                }
+            ),
+            "number",
+        ),
+        (
+            _control(
+                {
+                    "schema_version": 1,
+                    "stream_id": "s",
+                    "type": "start",
+                    "sport": "cmj",
+                    "athlete_height_m": 1.8,
+                    "analysis_id": "nope",
+                }
+            ),
+            "UUID",
+        ),
+        (
+            _control({"schema_version": 1, "stream_id": "s", "type": "end", "last_seq": 1.5}),
+            "integer",
+        ),
+    ],
+)
+def test_control_rejects_bad_input(value: bytes, message: str) -> None:
+    with pytest.raises(wire.WireError, match=message):
+        wire.decode_control(b"s", value)
+
+
+def _event() -> AnalysisEvent:
+    return AnalysisEvent(
+        "rep_complete", "s1", 120, 4.0, {"rep": 1, "metrics": {"jump_height_m": 0.31}}
+    )
+
+
+def test_event_round_trip_and_bad_input() -> None:
+    event = _event()
+    key, value, headers = wire.encode_event(event)
+    assert dict(headers)[wire.HEADER_EVENT_TYPE] == b"rep_complete"
+    assert wire.decode_event(key, value) == event
+    with pytest.raises(wire.WireError, match="match its key"):
+        wire.decode_event(b"other", value)
+    tampered = json.loads(value)
+    tampered["seq"] = 121
+    with pytest.raises(wire.WireError, match="event_id"):
+        wire.decode_event(key, json.dumps(tampered).encode())
+    with pytest.raises(wire.WireError, match="unknown event type"):
+        wire.decode_event(key, json.dumps({**tampered, "event_type": "x"}).encode())
+    with pytest.raises(wire.WireError, match="JSON-encodable"):
+        wire.encode_event(AnalysisEvent("error", "s1", 1, 0.0, {"v": float("nan")}))
+
+
+def test_webhook_round_trip_and_bad_input() -> None:
+    delivery = wire.WebhookDelivery("https://h.example/x", "a-1", _event(), athlete_id="ath")
+    key, value = wire.encode_webhook(delivery)
+    decoded = wire.decode_webhook(key, value)
+    assert decoded == delivery
+    assert decoded.delivery_id == delivery.delivery_id
+    other = wire.WebhookDelivery("https://h.example/y", "a-1", _event())
+    assert other.delivery_id != delivery.delivery_id
+    body = json.loads(value)
+    with pytest.raises(wire.WireError, match="delivery_id"):
+        wire.decode_webhook(key, json.dumps({**body, "delivery_id": "x"}).encode())
+    without_url = {k: v for k, v in body.items() if k != "webhook_url"}
+    with pytest.raises(wire.WireError, match="lacks 'webhook_url'"):
+        wire.decode_webhook(key, json.dumps(without_url).encode())
+    with pytest.raises(wire.WireError, match="not an object"):
+        wire.decode_webhook(key, json.dumps({**body, "event": 3}).encode())
+
+
+def test_topics_defaults_and_overrides() -> None:
+    assert wire.Topics().poses == "kinestream.poses"
+    topics = wire.Topics.from_env({"KINESTREAM_TOPIC_EVENTS": "ev"}, prefix="t1.")
+    assert topics.events == "ev"
+    assert topics.frames == "t1.kinestream.frames"
+    assert wire.Topics.prefixed("x.").webhooks == "x.kinestream.webhooks"
