@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -17,8 +18,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kinestream {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    del sub
+    _add_db_commands(sub)
     return parser
+
+
+def _add_db_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    db = sub.add_parser("db", help="manage the database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    migrate = db_sub.add_parser("migrate", help="apply the pending schema migrations")
+    migrate.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL URL (default: $KINESTREAM_DATABASE_URL)",
+    )
+    migrate.set_defaults(handler=_db_migrate)
+
+
+def _db_migrate(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from kinestream.connectors.migrations import MigrationError, database_mode, migrate
+
+    url = args.database_url or os.environ.get("KINESTREAM_DATABASE_URL")
+    if not url:
+        print(
+            "kinestream db migrate: no database: pass --database-url URL "
+            "or set KINESTREAM_DATABASE_URL",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        applied = migrate(url)
+        mode = database_mode(url)
+    except (MigrationError, psycopg.Error) as error:
+        print(f"kinestream db migrate: {error}", file=sys.stderr)
+        return 1
+    for name in applied:
+        print(f"applied {name}")
+    print(f"schema up to date ({len(applied)} applied; mode: {mode})")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
