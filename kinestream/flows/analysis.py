@@ -1,0 +1,308 @@
+"""The analysis dataflow: Kafka in, one stateful analyzer per stream, three outputs.
+
+    poses / control / frames topics ──decode──► (stream id, item) ──stateful "analyze"──►
+        ├─► events topic    (every event, key = stream id)
+        ├─► webhooks topic  (rep_complete / session_summary of sessions with a webhook URL)
+        └─► database        (analyses, reps, frame_metrics, events; idempotent)
+
+A message that cannot be decoded becomes an ``error`` event of its stream (key), so the
+flow never stops on bad input. See :mod:`kinestream.flows.stream_logic` for the session
+lifecycle and :mod:`kinestream.wire` for every format.
+
+Run it with ``kinestream flow`` (see ``kinestream flow --help``), or directly::
+
+    KINESTREAM_KAFKA=127.0.0.1:9092 python -m bytewax.run kinestream.flows.analysis:flow
+
+where ``flow`` is built from the environment (:meth:`FlowSettings.from_env`) on first
+access.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import bytewax.operators as op
+import numpy as np
+import numpy.typing as npt
+from bytewax.connectors.kafka import (
+    KafkaError,
+    KafkaSink,
+    KafkaSinkMessage,
+    KafkaSource,
+    KafkaSourceMessage,
+)
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.outputs import Sink
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+
+from kinestream import wire
+from kinestream.connectors.database import DatabaseSink
+from kinestream.events import AnalysisEvent
+from kinestream.flows.stream_logic import (
+    Analyzer,
+    AnalyzerFactory,
+    EstimatorFactory,
+    KeyedInput,
+    StreamSettings,
+    stream_logic_builder,
+)
+from kinestream.operators.pose import PoseEstimator
+from kinestream.session import SessionEvent
+
+RawMessage = KafkaSourceMessage[bytes | None, bytes | None]
+OutMessage = KafkaSinkMessage[bytes | None, bytes | None]
+Decoded = tuple[Literal["ok"], KeyedInput] | tuple[Literal["error"], SessionEvent]
+
+UNKEYED_STREAM = "_unkeyed"
+"""Stream id given to errors of messages without a usable key."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSettings:
+    """Everything the analysis dataflow needs to know about its surroundings."""
+
+    brokers: tuple[str, ...] = ("127.0.0.1:9092",)
+    topics: wire.Topics = field(default_factory=wire.Topics)
+    database_url: str | None = None
+    frames: bool = True
+    """Also consume the frames topic and estimate poses (MediaPipe) in the flow."""
+    from_end: bool = False
+    """Without recovery state, start at the topics' end instead of their beginning."""
+    stream: StreamSettings = field(default_factory=StreamSettings)
+    kafka_batch_size: int = 1000
+    kafka_config: Mapping[str, str] = field(default_factory=dict)
+    database_batch_rows: int = 5000
+    flow_id: str = "kinestream_analysis"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> FlowSettings:
+        """Read ``KINESTREAM_KAFKA`` (comma-separated brokers), ``KINESTREAM_DATABASE_URL``,
+        ``KINESTREAM_TOPIC_*``, ``KINESTREAM_FRAMES`` (``0`` to skip frames),
+        ``KINESTREAM_IDLE_TIMEOUT_S`` and ``KINESTREAM_FROM_END`` (``1``)."""
+        env = os.environ if environ is None else environ
+        brokers = tuple(
+            b.strip() for b in env.get("KINESTREAM_KAFKA", "127.0.0.1:9092").split(",") if b
+        )
+        stream = StreamSettings(
+            idle_timeout_s=float(env.get("KINESTREAM_IDLE_TIMEOUT_S", "30")),
+            end_grace_s=float(env.get("KINESTREAM_END_GRACE_S", "5")),
+        )
+        return cls(
+            brokers=brokers,
+            topics=wire.Topics.from_env(env),
+            database_url=env.get("KINESTREAM_DATABASE_URL") or None,
+            frames=env.get("KINESTREAM_FRAMES", "1") != "0",
+            from_end=env.get("KINESTREAM_FROM_END", "0") == "1",
+            stream=stream,
+        )
+
+
+@dataclass(frozen=True)
+class FlowIO:
+    """Where the flow reads and writes; ``None`` means the real Kafka / database edge."""
+
+    source: Source[Any] | None = None
+    """Yields :class:`KafkaSourceMessage` values (a test passes a ``TestingSource``)."""
+    events: Sink[OutMessage] | None = None
+    webhooks: Sink[OutMessage] | None = None
+    database: Sink[SessionEvent] | None = None
+    analyzer_factory: AnalyzerFactory | None = None
+    estimator_factory: EstimatorFactory | None = None
+
+
+# --- steps -------------------------------------------------------------------------------
+
+
+def decode_message(topics: wire.Topics, msg: RawMessage) -> Decoded:
+    """Decode one consumed message by its topic; errors become ``error`` events."""
+    try:
+        stream_id = wire.decode_key(msg.key)
+    except wire.WireError as exc:
+        return "error", _decode_error(UNKEYED_STREAM, msg, exc)
+    try:
+        item: wire.StartMessage | wire.EndMessage | wire.Frame | Any
+        if msg.topic == topics.poses:
+            item = wire.decode_pose(msg.key, msg.value, msg.headers)
+        elif msg.topic == topics.control:
+            item = wire.decode_control(msg.key, msg.value)
+        elif msg.topic == topics.frames:
+            item = wire.decode_frame(msg.key, msg.value, msg.headers)
+        else:
+            raise wire.WireError(f"message from unexpected topic {msg.topic!r}")
+    except wire.WireError as exc:
+        return "error", _decode_error(stream_id, msg, exc)
+    return "ok", (stream_id, item)
+
+
+def _decode_error(stream_id: str, msg: RawMessage, exc: Exception) -> SessionEvent:
+    # Deterministic id: the frame's seq when readable, else -1 with the offset as index.
+    seq = wire.header_seq(msg.headers)
+    index = 0 if seq is not None else (msg.offset or 0) % 2**31
+    event = AnalysisEvent(
+        "error",
+        stream_id,
+        seq if seq is not None else -1,
+        0.0,
+        {
+            "code": "bad_message",
+            "message": f"{exc} (topic {msg.topic}, partition {msg.partition}, offset {msg.offset})",
+        },
+        index=index,
+    )
+    return SessionEvent(stream_id, None, event)
+
+
+def event_message(out: SessionEvent) -> OutMessage | None:
+    """The events-topic message of one output (``None`` for a session announcement)."""
+    if out.event is None:
+        return None
+    key, value, headers = wire.encode_event(out.event)
+    return KafkaSinkMessage(key, value, headers=headers)
+
+
+def webhook_message(out: SessionEvent) -> OutMessage | None:
+    """The webhooks-topic message of one output, if its session wants that event."""
+    session, event = out.session, out.event
+    if (
+        event is None
+        or session is None
+        or not session.webhook_url
+        or event.event_type not in wire.WEBHOOK_EVENT_TYPES
+    ):
+        return None
+    delivery = wire.WebhookDelivery(
+        webhook_url=session.webhook_url,
+        analysis_id=session.effective_analysis_id,
+        event=event,
+        athlete_id=session.athlete_id,
+    )
+    key, value = wire.encode_webhook(delivery)
+    return KafkaSinkMessage(key, value)
+
+
+def default_analyzer_factory(start: wire.StartMessage) -> Analyzer:
+    """Build the analysis engineer's :class:`StreamAnalyzer` for a started session."""
+    from kinestream.operators.analyzer import (  # type: ignore[import-not-found,unused-ignore]
+        StreamAnalyzer,
+        StreamConfig,
+    )
+
+    config = StreamConfig(
+        stream_id=start.stream_id,
+        sport=start.sport,
+        athlete_height_m=start.athlete_height_m,
+        box_height_m=start.box_height_m,
+    )
+    analyzer: Analyzer = StreamAnalyzer(config)
+    return analyzer
+
+
+def default_estimator_factory() -> PoseEstimator:
+    """Build a MediaPipe pose estimator (one per stream, rebuilt after a resume)."""
+    from kinestream.operators.mediapipe_pose import (  # type: ignore[import-not-found,unused-ignore]
+        MediaPipePoseEstimator,
+    )
+
+    estimator: PoseEstimator = MediaPipePoseEstimator()
+    return estimator
+
+
+def decode_jpeg(jpeg: bytes) -> npt.NDArray[np.uint8]:
+    """Decode a JPEG image to RGB; raise ``ValueError`` when it is not one."""
+    import cv2
+
+    bgr = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError("frame is not a decodable JPEG image")
+    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+
+
+# --- the flow ----------------------------------------------------------------------------
+
+
+def kafka_source(settings: FlowSettings) -> KafkaSource:
+    """The Kafka source of the flow's input topics."""
+    topics = [settings.topics.poses, settings.topics.control]
+    if settings.frames:
+        topics.append(settings.topics.frames)
+    return KafkaSource(
+        list(settings.brokers),
+        topics,
+        tail=True,
+        starting_offset=OFFSET_END if settings.from_end else OFFSET_BEGINNING,
+        add_config=dict(settings.kafka_config),
+        batch_size=settings.kafka_batch_size,
+        raise_on_errors=False,
+    )
+
+
+def build_flow(settings: FlowSettings, io: FlowIO | None = None) -> Dataflow:
+    """Build the analysis dataflow; ``io`` replaces its edges (tests)."""
+    io = io or FlowIO()
+    flow = Dataflow(settings.flow_id)
+    raw = op.input("input", flow, io.source or kafka_source(settings))
+    consumer_errors = op.filter_map(
+        "consumer_errors", raw, lambda m: m if isinstance(m, KafkaError) else None
+    )
+    op.inspect("log_consumer_errors", consumer_errors, _log_consumer_error)
+    messages = op.filter_map(
+        "messages", raw, lambda m: m if isinstance(m, KafkaSourceMessage) else None
+    )
+    decoded = op.map("decode", messages, lambda m: decode_message(settings.topics, m))
+    branches = op.branch("decoded_ok", decoded, lambda d: d[0] == "ok")
+    items = op.map("unwrap", branches.trues, _unwrap_item)
+    bad = op.map("bad_messages", branches.falses, _unwrap_error)
+
+    keyed = op.key_on("key_by_stream", items, lambda item: item[0])
+    frames = settings.frames
+    builder = stream_logic_builder(
+        io.analyzer_factory or default_analyzer_factory,
+        settings.stream,
+        (io.estimator_factory or default_estimator_factory) if frames else None,
+        decode_jpeg if frames else None,
+    )
+    analysed = op.key_rm("unkey", op.stateful("analyze", keyed, builder))
+    outputs = op.merge("outputs", analysed, bad)
+
+    events = op.filter_map("to_events", outputs, event_message)
+    op.output("events_out", events, io.events or _kafka_sink(settings, settings.topics.events))
+    hooks = op.filter_map("to_webhooks", outputs, webhook_message)
+    op.output("webhooks_out", hooks, io.webhooks or _kafka_sink(settings, settings.topics.webhooks))
+    database = io.database
+    if database is None and settings.database_url:
+        database = DatabaseSink(settings.database_url, batch_rows=settings.database_batch_rows)
+    if database is not None:
+        op.output("database_out", outputs, database)
+    return flow
+
+
+def _unwrap_item(decoded: Decoded) -> KeyedInput:
+    assert decoded[0] == "ok"
+    return decoded[1]
+
+
+def _unwrap_error(decoded: Decoded) -> SessionEvent:
+    assert decoded[0] == "error"
+    return decoded[1]
+
+
+def _kafka_sink(settings: FlowSettings, topic: str) -> KafkaSink:
+    config = {"linger.ms": "5", "compression.type": "lz4", **settings.kafka_config}
+    return KafkaSink(list(settings.brokers), topic, add_config=config)
+
+
+def _log_consumer_error(step_id: str, error: KafkaError[Any, Any]) -> None:
+    import logging
+
+    logging.getLogger(__name__).warning("%s: Kafka consumer error %s", step_id, error.err)
+
+
+def __getattr__(name: str) -> Dataflow:
+    """``flow``: the dataflow built from the environment, for ``python -m bytewax.run``."""
+    if name == "flow":
+        return build_flow(FlowSettings.from_env())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

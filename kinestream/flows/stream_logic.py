@@ -1,0 +1,290 @@
+"""The stateful step of the analysis dataflow: one :class:`StreamLogic` per stream id.
+
+It wraps the stream's analyzer (pure, in :mod:`kinestream.operators`) with the session's
+lifecycle:
+
+- a ``start`` control message opens the session and builds the analyzer;
+- pose samples (or frames, turned into poses by a per-stream estimator) go to the analyzer;
+- an ``end`` control message finishes the analyzer (``finish("end")``) and discards the
+  state. When the end names a ``last_seq`` the stream has not reached yet (control and poses
+  travel on different topics, so the end may overtake the last poses), the step waits for
+  that frame or for ``end_grace_s``, whichever comes first;
+- no input for ``idle_timeout_s`` finishes the analyzer with ``finish("idle")`` and discards
+  the state.
+
+Samples of a stream that has no session yet are held, at most ``max_pending`` of them,
+until its start arrives (the start may be overtaken too). A stream whose start never comes
+gets one ``error`` event (code ``no_start``) and is dropped after the idle timeout; so does
+the overflow of the pending buffer.
+
+The snapshot is a :class:`StreamSnapshot`: the picklable analyzer plus the session and the
+little lifecycle state above. Timers are not part of it: a resumed stream gets a fresh
+idle deadline. The pose estimator of frames mode is not picklable and not snapshotted; it
+is rebuilt lazily on the first frame after a resume.
+
+Stream ids are single-use: after a stream ended, poses with its id open a new, unstarted
+stream (they end up as a ``no_start`` error).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+from bytewax.operators import StatefulLogic
+
+from kinestream.events import AnalysisEvent
+from kinestream.operators.pose import PoseEstimator, PoseSample
+from kinestream.session import SessionEvent
+from kinestream.wire import EndMessage, Frame, StartMessage
+
+
+class Analyzer(Protocol):
+    """What the step needs of a per-stream analyzer (``kinestream.operators.analyzer``)."""
+
+    def process(self, sample: PoseSample) -> list[AnalysisEvent]:
+        """Analyse one sample; duplicates and late samples are the analyzer's to drop."""
+        ...
+
+    def finish(self, reason: str) -> list[AnalysisEvent]:
+        """End the analysis; returns the ``session_summary`` (and anything still pending)."""
+        ...
+
+
+AnalyzerFactory = Callable[[StartMessage], Analyzer]
+EstimatorFactory = Callable[[], PoseEstimator]
+JpegDecoder = Callable[[bytes], npt.NDArray[np.uint8]]
+Clock = Callable[[], datetime]
+
+StreamInput = StartMessage | EndMessage | PoseSample | Frame
+"""What the step receives for one stream id."""
+
+KeyedInput = tuple[str, StreamInput]
+"""The step's value: the stream id (Bytewax's builder does not see the key) and the item."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """Timing and limits of the per-stream step."""
+
+    idle_timeout_s: float = 30.0
+    end_grace_s: float = 5.0
+    max_pending: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSnapshot:
+    """The recoverable state of one stream: plain, picklable values only."""
+
+    stream_id: str = ""
+    session: StartMessage | None = None
+    analyzer: Analyzer | None = None
+    pending: tuple[PoseSample | Frame, ...] = ()
+    end: EndMessage | None = None
+    highest_seq: int = -1
+    reported_no_start: bool = False
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
+    """Bytewax stateful logic for one stream; see the module docstring."""
+
+    analyzer_factory: AnalyzerFactory
+    settings: StreamSettings
+    state: StreamSnapshot = field(default_factory=StreamSnapshot)
+    estimator_factory: EstimatorFactory | None = None
+    jpeg_decoder: JpegDecoder | None = None
+    clock: Clock = _utc_now
+    _estimator: PoseEstimator | None = field(default=None, init=False, repr=False)
+    _deadline: datetime | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._touch()
+
+    # -- Bytewax callbacks ------------------------------------------------------------------
+
+    @property
+    def stream_id(self) -> str:
+        """The id of the stream this logic serves."""
+        return self.state.stream_id
+
+    def on_item(self, value: KeyedInput) -> tuple[Iterable[SessionEvent], bool]:
+        """Handle one control message, pose sample or frame."""
+        stream_id, item = value
+        if not self.state.stream_id:
+            self.state = replace(self.state, stream_id=stream_id)
+        if isinstance(item, StartMessage):
+            return self._on_start(item)
+        if isinstance(item, EndMessage):
+            return self._on_end(item)
+        self._touch()
+        if self.state.analyzer is None:
+            return self._hold(item), StatefulLogic.RETAIN
+        out = self._analyse(item)
+        end = self.state.end
+        if end is not None and end.last_seq is not None and self.state.highest_seq >= end.last_seq:
+            return [*out, *self._finish("end")], StatefulLogic.DISCARD
+        return out, StatefulLogic.RETAIN
+
+    def on_notify(self) -> tuple[Iterable[SessionEvent], bool]:
+        """The stream went quiet: finish it (or report that it never started)."""
+        if self.state.analyzer is None:
+            return self._no_start(), StatefulLogic.DISCARD
+        reason = "end" if self.state.end is not None else "idle"
+        return self._finish(reason), StatefulLogic.DISCARD
+
+    def on_eof(self) -> tuple[Iterable[SessionEvent], bool]:
+        """Input ended (finite sources only): keep the state, a resume may continue it."""
+        return (), StatefulLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        """When the stream counts as idle (or its end's grace period is over)."""
+        return self._deadline
+
+    def snapshot(self) -> StreamSnapshot:
+        """A copy of the picklable state; estimator and timers are rebuilt after a resume."""
+        return copy.deepcopy(self.state)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def _on_start(self, start: StartMessage) -> tuple[list[SessionEvent], bool]:
+        self._touch()
+        if self.state.session is not None:
+            return [], StatefulLogic.RETAIN  # a repeated start (redelivery): nothing new
+        analyzer = self.analyzer_factory(start)
+        pending = self.state.pending
+        self.state = replace(self.state, session=start, analyzer=analyzer, pending=())
+        out = [SessionEvent(self.stream_id, start, None)]
+        for item in pending:
+            out.extend(self._analyse(item))
+        end = self.state.end
+        if end is not None and (end.last_seq is None or self.state.highest_seq >= end.last_seq):
+            return [*out, *self._finish("end")], StatefulLogic.DISCARD
+        return out, StatefulLogic.RETAIN
+
+    def _on_end(self, end: EndMessage) -> tuple[list[SessionEvent], bool]:
+        if self.state.analyzer is None:
+            # The end overtook the start (or the stream never started): wait for it briefly.
+            self.state = replace(self.state, end=end)
+            self._touch(self.settings.end_grace_s)
+            return [], StatefulLogic.RETAIN
+        if end.last_seq is not None and self.state.highest_seq < end.last_seq:
+            self.state = replace(self.state, end=end)
+            self._touch(self.settings.end_grace_s)
+            return [], StatefulLogic.RETAIN
+        return self._finish("end"), StatefulLogic.DISCARD
+
+    def _finish(self, reason: str) -> list[SessionEvent]:
+        assert self.state.analyzer is not None
+        events = self.state.analyzer.finish(reason)
+        self._close_estimator()
+        return [SessionEvent(self.stream_id, self.state.session, e) for e in events]
+
+    def _hold(self, item: PoseSample | Frame) -> list[SessionEvent]:
+        pending = (*self.state.pending, item)
+        out: list[SessionEvent] = []
+        if len(pending) > self.settings.max_pending:
+            pending = pending[-self.settings.max_pending :]
+            if not self.state.reported_no_start:
+                out = self._no_start_error(item, "pending buffer full")
+                self.state = replace(self.state, reported_no_start=True)
+        self.state = replace(self.state, pending=pending)
+        return out
+
+    def _no_start(self) -> list[SessionEvent]:
+        self._close_estimator()
+        if self.state.reported_no_start or not self.state.pending:
+            if self.state.end is not None and not self.state.pending:
+                return self._no_start_error(None, "end without start")
+            return []
+        return self._no_start_error(self.state.pending[-1], "no input for the idle timeout")
+
+    def _no_start_error(self, item: PoseSample | Frame | None, why: str) -> list[SessionEvent]:
+        seq = item.seq if item is not None else -1
+        capture = item.timestamp_s if item is not None else 0.0
+        event = AnalysisEvent(
+            "error",
+            self.stream_id,
+            seq,
+            capture,
+            {
+                "code": "no_start",
+                "message": f"stream {self.stream_id!r} has no start control message ({why})",
+            },
+        )
+        return [SessionEvent(self.stream_id, None, event)]
+
+    # -- analysis ---------------------------------------------------------------------------
+
+    def _analyse(self, item: PoseSample | Frame) -> list[SessionEvent]:
+        assert self.state.analyzer is not None
+        if isinstance(item, Frame):
+            sample_or_error = self._estimate(item)
+            if isinstance(sample_or_error, AnalysisEvent):
+                return [SessionEvent(self.stream_id, self.state.session, sample_or_error)]
+            sample = sample_or_error
+        else:
+            sample = item
+        analyzer = self.state.analyzer
+        if sample.seq > self.state.highest_seq:
+            self.state = replace(self.state, highest_seq=sample.seq)
+        events = analyzer.process(sample)
+        return [SessionEvent(self.stream_id, self.state.session, e) for e in events]
+
+    def _estimate(self, frame: Frame) -> PoseSample | AnalysisEvent:
+        if self.estimator_factory is None or self.jpeg_decoder is None:
+            return self._frame_error(frame, "frames_disabled", "this flow has no pose estimator")
+        try:
+            rgb = self.jpeg_decoder(frame.jpeg)
+        except ValueError as exc:
+            return self._frame_error(frame, "bad_frame", str(exc))
+        if self._estimator is None:
+            self._estimator = self.estimator_factory()
+        return self._estimator.estimate(rgb, frame.seq, frame.timestamp_s)
+
+    def _frame_error(self, frame: Frame, code: str, message: str) -> AnalysisEvent:
+        return AnalysisEvent(
+            "error",
+            self.stream_id,
+            frame.seq,
+            frame.timestamp_s,
+            {"code": code, "message": message},
+        )
+
+    def _close_estimator(self) -> None:
+        if self._estimator is not None:
+            self._estimator.close()
+            self._estimator = None
+
+    def _touch(self, seconds: float | None = None) -> None:
+        wait = self.settings.idle_timeout_s if seconds is None else seconds
+        self._deadline = self.clock() + timedelta(seconds=wait)
+
+
+def stream_logic_builder(
+    analyzer_factory: AnalyzerFactory,
+    settings: StreamSettings,
+    estimator_factory: EstimatorFactory | None = None,
+    jpeg_decoder: JpegDecoder | None = None,
+) -> Callable[[StreamSnapshot | None], StreamLogic]:
+    """Return the builder Bytewax's ``stateful`` operator calls for each new stream id."""
+
+    def build(resume: StreamSnapshot | None) -> StreamLogic:
+        return StreamLogic(
+            analyzer_factory=analyzer_factory,
+            settings=settings,
+            state=resume if resume is not None else StreamSnapshot(),
+            estimator_factory=estimator_factory,
+            jpeg_decoder=jpeg_decoder,
+        )
+
+    return build

@@ -1,0 +1,270 @@
+"""The analysis dataflow on TestingSource, under run_main and cluster_main (two workers)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+from bytewax.connectors.kafka import KafkaSourceMessage
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
+from toy_analyzer import ToyAnalyzer
+
+from kinestream import wire
+from kinestream.events import AnalysisEvent
+from kinestream.flows.analysis import FlowIO, FlowSettings, OutMessage, build_flow
+from kinestream.flows.stream_logic import StreamSettings
+from kinestream.operators.pose import PoseSample
+from kinestream.sports import Sport
+
+TOPICS = wire.Topics()
+T0 = 1_760_000_000.0
+Runner = Callable[[Dataflow], None]
+
+
+@pytest.fixture(params=["run_main", "cluster_main_2_workers"])
+def runner(request: pytest.FixtureRequest) -> Runner:
+    """Run a flow in one worker, or in two worker threads of one process."""
+    if request.param == "run_main":
+        return lambda flow: run_main(flow)  # type: ignore[no-untyped-call]
+    return lambda flow: cluster_main(flow, [], 0, worker_count_per_proc=2)  # type: ignore[no-untyped-call]
+
+
+def _msg(
+    topic: str, key: bytes | None, value: bytes | None, headers: Any = (), offset: int = 0
+) -> KafkaSourceMessage[bytes | None, bytes | None]:
+    return KafkaSourceMessage(key, value, topic=topic, headers=list(headers), offset=offset)
+
+
+def start_msg(stream_id: str, **kw: Any) -> KafkaSourceMessage[bytes | None, bytes | None]:
+    kw.setdefault("sport", Sport.CMJ)
+    kw.setdefault("athlete_height_m", 1.8)
+    return _msg(TOPICS.control, *wire.encode_control(wire.StartMessage(stream_id, **kw)))
+
+
+def end_msg(
+    stream_id: str, last_seq: int | None = None
+) -> KafkaSourceMessage[bytes | None, bytes | None]:
+    return _msg(TOPICS.control, *wire.encode_control(wire.EndMessage(stream_id, last_seq)))
+
+
+def sample(seq: int) -> PoseSample:
+    landmarks = np.full((33, 4), 0.5)
+    return PoseSample(seq, T0 + seq / 30, 640, 480, landmarks)
+
+
+def pose_msgs(stream_id: str, seqs: Iterable[int]) -> list[Any]:
+    return [_msg(TOPICS.poses, *wire.encode_pose(stream_id, sample(s), 30.0)) for s in seqs]
+
+
+def run_flow(
+    runner: Runner,
+    inputs: list[Any],
+    *,
+    stream: StreamSettings | None = None,
+    estimator_factory: Any = None,
+    recovery: RecoveryConfig | None = None,
+) -> tuple[list[AnalysisEvent], list[wire.WebhookDelivery]]:
+    events: list[OutMessage] = []
+    hooks: list[OutMessage] = []
+    settings = FlowSettings(
+        frames=estimator_factory is not None,
+        stream=stream or StreamSettings(idle_timeout_s=60),
+    )
+    io = FlowIO(
+        source=TestingSource(inputs),
+        events=TestingSink(events),
+        webhooks=TestingSink(hooks),
+        analyzer_factory=ToyAnalyzer,
+        estimator_factory=estimator_factory,
+    )
+    flow = build_flow(settings, io)
+    if recovery is None:
+        runner(flow)
+    else:
+        run_main(flow, epoch_interval=timedelta(0), recovery_config=recovery)  # type: ignore[no-untyped-call]
+    return (
+        [wire.decode_event(m.key, m.value) for m in events],
+        [wire.decode_webhook(m.key, m.value) for m in hooks],
+    )
+
+
+def by_type(events: list[AnalysisEvent], stream_id: str | None = None) -> Counter[str]:
+    return Counter(e.event_type for e in events if stream_id in (None, e.stream_id))
+
+
+def test_session_lifecycle(runner: Runner) -> None:
+    hook = "https://coach.example/hook"
+    inputs = [
+        start_msg("a", webhook_url=hook, athlete_id="ath-1"),
+        start_msg("b"),
+        *[
+            m
+            for pair in zip(pose_msgs("a", range(40)), pose_msgs("b", range(40)), strict=True)
+            for m in pair
+        ],
+        *pose_msgs("a", range(40, 70)),
+        *pose_msgs("a", range(60, 65)),  # redelivered duplicates: dropped by the analyzer
+        end_msg("a"),
+        end_msg("b"),
+    ]
+    events, hooks = run_flow(runner, inputs)
+    assert by_type(events, "a") == {"metric_update": 70, "rep_complete": 2, "session_summary": 1}
+    assert by_type(events, "b") == {"metric_update": 40, "rep_complete": 1, "session_summary": 1}
+    assert len({e.event_id for e in events}) == len(events)
+    summary = next(e for e in events if e.event_type == "session_summary" and e.stream_id == "a")
+    assert summary.payload["reason"] == "end"
+    assert summary.payload["reps"] == 2
+    # Only the session with a webhook gets deliveries, and only reps and the summary.
+    assert sorted(h.event.event_type for h in hooks) == [
+        "rep_complete",
+        "rep_complete",
+        "session_summary",
+    ]
+    assert {(h.webhook_url, h.athlete_id, h.event.stream_id) for h in hooks} == {
+        (hook, "ath-1", "a")
+    }
+
+
+def test_bad_messages_become_error_events_and_the_flow_goes_on(runner: Runner) -> None:
+    good_key, good_value, good_headers = wire.encode_pose("a", sample(1), 30.0)
+    inputs = [
+        start_msg("a"),
+        _msg(TOPICS.poses, good_key, b"garbage", good_headers, offset=11),
+        _msg(TOPICS.poses, None, good_value, good_headers, offset=12),
+        _msg(TOPICS.control, b"a", b"{not json", offset=13),
+        _msg(TOPICS.control, b"a", b'{"schema_version": 1, "stream_id": "a", "type": "x"}'),
+        _msg("some.other.topic", b"a", good_value, good_headers, offset=14),
+        *pose_msgs("a", range(30)),
+        end_msg("a"),
+    ]
+    events, _ = run_flow(runner, inputs)
+    errors = [e for e in events if e.event_type == "error"]
+    assert len(errors) == 5
+    assert {e.payload["code"] for e in errors} == {"bad_message"}
+    assert {e.stream_id for e in errors} == {"a", "_unkeyed"}
+    assert by_type(events, "a")["rep_complete"] == 1
+    assert by_type(events, "a")["session_summary"] == 1
+
+
+def test_poses_before_the_start_are_held_until_it_arrives(runner: Runner) -> None:
+    inputs = [*pose_msgs("late", range(45)), start_msg("late"), end_msg("late")]
+    events, _ = run_flow(runner, inputs)
+    assert by_type(events) == {"metric_update": 45, "rep_complete": 1, "session_summary": 1}
+
+
+def test_an_end_that_overtakes_the_last_poses_waits_for_them(runner: Runner) -> None:
+    inputs = [
+        start_msg("s"),
+        *pose_msgs("s", range(40)),
+        end_msg("s", last_seq=59),
+        *pose_msgs("s", range(40, 60)),
+        *pose_msgs("s", range(60, 65)),  # after the end: a new, unstarted stream
+    ]
+    events, _ = run_flow(runner, inputs)
+    summaries = [e for e in events if e.event_type == "session_summary"]
+    assert len(summaries) == 1
+    assert summaries[0].payload["frames"] == 60
+    assert summaries[0].seq == 59
+    assert by_type(events)["rep_complete"] == 2
+
+
+def test_idle_streams_are_finished_and_unstarted_ones_reported(runner: Runner) -> None:
+    inputs: list[Any] = [
+        start_msg("idle"),
+        *pose_msgs("idle", range(31)),
+        *pose_msgs("orphan", range(5)),
+        TestingSource.PAUSE(timedelta(seconds=1.5)),
+    ]
+    events, _ = run_flow(runner, inputs, stream=StreamSettings(idle_timeout_s=0.3))
+    summary = next(e for e in events if e.event_type == "session_summary")
+    assert summary.stream_id == "idle"
+    assert summary.payload["reason"] == "idle"
+    errors = [e for e in events if e.event_type == "error"]
+    assert [(e.stream_id, e.payload["code"], e.seq) for e in errors] == [("orphan", "no_start", 4)]
+
+
+def test_a_stream_that_never_starts_reports_once_when_its_buffer_overflows(
+    runner: Runner,
+) -> None:
+    inputs = pose_msgs("orphan", range(20))
+    events, _ = run_flow(runner, inputs, stream=StreamSettings(max_pending=5))
+    assert [(e.event_type, e.payload["code"], e.seq) for e in events] == [("error", "no_start", 5)]
+
+
+class FakeEstimator:
+    """Finds a 'person' whose hip height is the frame's mean brightness."""
+
+    built = 0
+
+    def __init__(self) -> None:
+        FakeEstimator.built += 1
+
+    def estimate(self, rgb: npt.NDArray[np.uint8], seq: int, timestamp_s: float) -> PoseSample:
+        landmarks = np.full((33, 4), float(rgb.mean()) / 255.0)
+        return PoseSample(seq, timestamp_s, rgb.shape[1], rgb.shape[0], landmarks)
+
+    def close(self) -> None:
+        pass
+
+
+def frame_msgs(stream_id: str, seqs: Iterable[int]) -> list[Any]:
+    out = []
+    for seq in seqs:
+        ok, jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), seq % 256, dtype=np.uint8))
+        assert ok
+        frame = wire.Frame(stream_id, seq, T0 + seq / 30, 30.0, 64, 48, jpeg.tobytes())
+        out.append(_msg(TOPICS.frames, *wire.encode_frame(frame)))
+    return out
+
+
+def test_frames_mode_estimates_poses_with_one_estimator_per_stream(runner: Runner) -> None:
+    FakeEstimator.built = 0
+    bad = frame_msgs("f", [30])[0]
+    inputs = [
+        start_msg("f"),
+        *frame_msgs("f", range(30)),
+        _msg(TOPICS.frames, bad.key, b"\xff\xd8 not really a jpeg", bad.headers),
+        end_msg("f"),
+    ]
+    events, _ = run_flow(runner, inputs, estimator_factory=FakeEstimator)
+    assert by_type(events) == {
+        "metric_update": 30,
+        "rep_complete": 1,
+        "error": 1,
+        "session_summary": 1,
+    }
+    assert FakeEstimator.built == 1
+
+
+def test_resume_after_abort_loses_no_state_and_repeats_the_same_event_ids(
+    tmp_path: Path,
+) -> None:
+    init_db_dir(tmp_path, 1)  # type: ignore[no-untyped-call]
+    recovery = RecoveryConfig(str(tmp_path))  # type: ignore[no-untyped-call]
+    inputs: list[Any] = [
+        start_msg("r", webhook_url="https://h.example"),
+        *pose_msgs("r", range(50)),
+        TestingSource.ABORT(),
+        *pose_msgs("r", range(50, 90)),
+        end_msg("r"),
+    ]
+    first, _ = run_flow(run_main, inputs, recovery=recovery)
+    assert by_type(first)["session_summary"] == 0
+    second, _ = run_flow(run_main, inputs, recovery=recovery)
+    everything = {e.event_id: e for e in [*first, *second]}
+    merged = Counter(e.event_type for e in everything.values())
+    assert merged == {"metric_update": 90, "rep_complete": 3, "session_summary": 1}
+    summary = next(e for e in second if e.event_type == "session_summary")
+    assert summary.payload["frames"] == 90  # the analyzer's state survived the crash
+    # What was emitted twice (the epoch in flight) has the same ids both times.
+    overlap = {e.event_id for e in first} & {e.event_id for e in second}
+    assert all(everything[i].seq < 50 for i in overlap)
