@@ -1,5 +1,5 @@
 # kinestream: developer and CI entry points. `make test` is what CI runs (.ci/run).
-PYTHON ?= python3.11
+PYTHON ?= $(or $(shell command -v python3.11 2>/dev/null),python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
