@@ -19,7 +19,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kinestream {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_db_commands(sub)
+    _add_flow_commands(sub)
     return parser
+
+
+def _add_flow_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from kinestream.flows.command import add_flow_command
+
+    add_flow_command(sub)
 
 
 def _add_db_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

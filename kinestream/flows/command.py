@@ -1,0 +1,125 @@
+"""``kinestream flow``: run the analysis dataflow (a wrapper around Bytewax's ``cli_main``).
+
+One process::
+
+    kinestream flow --brokers 127.0.0.1:9092 --database-url postgresql://...
+
+A cluster of processes (each runs this with its own ``-i``; workers are threads, so scale
+with processes)::
+
+    kinestream flow -i 0 -a "host0:2101;host1:2101"
+    kinestream flow -i 1 -a "host0:2101;host1:2101"
+
+With ``--recovery-dir`` the flow snapshots its state (Kafka offsets and every stream's
+analyzer) every ``--snapshot-interval-s`` and resumes from the last snapshot after a crash;
+the directory is initialised on first use (``--recovery-partitions`` sqlite files) unless it
+already holds partitions. Every process of a cluster must see the same partitions.
+Without recovery the Kafka source starts from the topics' beginning (``--from-end`` to skip
+the backlog); the outputs are idempotent either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def add_flow_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``kinestream flow`` to the command's subparsers."""
+    env = os.environ.get
+    flow = sub.add_parser(
+        "flow",
+        help="run the streaming analysis dataflow on Kafka",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    flow.add_argument("-i", "--process-id", type=int, default=None, help="this process's id")
+    flow.add_argument(
+        "-a", "--addresses", default=None, help='all processes, "host:port;host:port;..."'
+    )
+    flow.add_argument(
+        "-w", "--workers-per-process", type=int, default=1, help="worker threads (default 1)"
+    )
+    flow.add_argument(
+        "--recovery-dir",
+        type=Path,
+        default=env("KINESTREAM_RECOVERY_DIR") or None,
+        help="recovery partitions directory (default: $KINESTREAM_RECOVERY_DIR; none: no recovery)",
+    )
+    flow.add_argument(
+        "--recovery-partitions",
+        type=int,
+        default=1,
+        help="partitions to create in a new recovery directory (default 1)",
+    )
+    flow.add_argument(
+        "--snapshot-interval-s",
+        type=float,
+        default=float(env("KINESTREAM_SNAPSHOT_INTERVAL_S", "10")),
+        help="epoch length: state is snapshotted this often (default 10)",
+    )
+    flow.add_argument(
+        "--brokers",
+        default=env("KINESTREAM_KAFKA", "127.0.0.1:9092"),
+        help="comma-separated Kafka brokers (default: $KINESTREAM_KAFKA)",
+    )
+    flow.add_argument(
+        "--database-url",
+        default=env("KINESTREAM_DATABASE_URL") or None,
+        help="PostgreSQL URL (default: $KINESTREAM_DATABASE_URL; none: no database output)",
+    )
+    flow.add_argument("--topic-prefix", default="", help="put in front of every default topic name")
+    flow.add_argument(
+        "--idle-timeout-s",
+        type=float,
+        default=float(env("KINESTREAM_IDLE_TIMEOUT_S", "30")),
+        help="finish a stream after this long without input (default 30)",
+    )
+    flow.add_argument("--no-frames", action="store_true", help="do not consume the frames topic")
+    flow.add_argument(
+        "--from-end", action="store_true", help="without recovery state, skip the topics' backlog"
+    )
+    flow.set_defaults(handler=run_flow_command)
+
+
+def run_flow_command(args: argparse.Namespace) -> int:
+    """Build the flow from the options and run it until it is stopped."""
+    from datetime import timedelta
+
+    from bytewax.recovery import RecoveryConfig, init_db_dir
+    from bytewax.run import cli_main
+
+    from kinestream.flows.analysis import FlowSettings, build_flow
+    from kinestream.flows.stream_logic import StreamSettings
+    from kinestream.wire import Topics
+
+    if (args.process_id is None) != (args.addresses is None):
+        print("kinestream flow: -i and -a go together", file=sys.stderr)
+        return 2
+    settings = FlowSettings(
+        brokers=tuple(b.strip() for b in args.brokers.split(",") if b.strip()),
+        topics=Topics.from_env(prefix=args.topic_prefix),
+        database_url=args.database_url,
+        frames=not args.no_frames,
+        from_end=args.from_end,
+        stream=StreamSettings(idle_timeout_s=args.idle_timeout_s),
+    )
+    recovery = None
+    if args.recovery_dir is not None:
+        directory: Path = args.recovery_dir
+        if not any(directory.glob("part-*.sqlite3")):
+            directory.mkdir(parents=True, exist_ok=True)
+            init_db_dir(directory, args.recovery_partitions)  # type: ignore[no-untyped-call]
+        recovery = RecoveryConfig(str(directory))  # type: ignore[no-untyped-call]
+    addresses = args.addresses.split(";") if args.addresses else None
+    cli_main(  # type: ignore[no-untyped-call]
+        build_flow(settings),
+        workers_per_process=args.workers_per_process,
+        process_id=args.process_id,
+        addresses=addresses,
+        epoch_interval=timedelta(seconds=args.snapshot_interval_s),
+        recovery_config=recovery,
+    )
+    return 0
