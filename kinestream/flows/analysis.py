@@ -72,6 +72,8 @@ class FlowSettings:
     """Also consume the frames topic and estimate poses (MediaPipe) in the flow."""
     from_end: bool = False
     """Without recovery state, start at the topics' end instead of their beginning."""
+    tail: bool = True
+    """Wait for new messages at the topics' end (``False``: stop there; tests, backfills)."""
     stream: StreamSettings = field(default_factory=StreamSettings)
     kafka_batch_size: int = 1000
     kafka_config: Mapping[str, str] = field(default_factory=dict)
@@ -232,7 +234,7 @@ def kafka_source(settings: FlowSettings) -> KafkaSource:
     return KafkaSource(
         list(settings.brokers),
         topics,
-        tail=True,
+        tail=settings.tail,
         starting_offset=OFFSET_END if settings.from_end else OFFSET_BEGINNING,
         add_config=dict(settings.kafka_config),
         batch_size=settings.kafka_batch_size,

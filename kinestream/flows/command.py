@@ -81,6 +81,11 @@ def add_flow_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     flow.add_argument(
         "--from-end", action="store_true", help="without recovery state, skip the topics' backlog"
     )
+    flow.add_argument(
+        "--stop-at-end",
+        action="store_true",
+        help="stop once every input partition is read to its current end (backfills, tests)",
+    )
     flow.set_defaults(handler=run_flow_command)
 
 
@@ -104,6 +109,7 @@ def run_flow_command(args: argparse.Namespace) -> int:
         database_url=args.database_url,
         frames=not args.no_frames,
         from_end=args.from_end,
+        tail=not args.stop_at_end,
         stream=StreamSettings(idle_timeout_s=args.idle_timeout_s),
     )
     recovery = None

@@ -74,7 +74,9 @@ class StreamSettings:
 
     idle_timeout_s: float = 30.0
     end_grace_s: float = 5.0
-    max_pending: int = 300
+    max_pending: int = 3000
+    """Samples held for a stream whose start has not arrived: 100 s at 30 fps (a catch-up
+    after downtime reads poses and control at different paces, so hold generously)."""
 
 
 @dataclass(frozen=True, slots=True)
