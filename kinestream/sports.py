@@ -26,9 +26,7 @@ class MetricSpec:
 _FLIGHT = (
     MetricSpec("flight_time_s", "s", "Time between takeoff and landing (sub-frame)."),
     MetricSpec("jump_height_m", "m", "Jump height from flight time, h = g*T^2/8."),
-    MetricSpec(
-        "jump_height_com_m", "m", "Peak CoM height in flight minus standing CoM height."
-    ),
+    MetricSpec("jump_height_com_m", "m", "Peak CoM height in flight minus standing CoM height."),
     MetricSpec("takeoff_velocity_m_s", "m/s", "Vertical takeoff velocity, g*T/2."),
     MetricSpec("takeoff_time_s", "s", "Capture time of takeoff (sub-frame)."),
     MetricSpec("landing_time_s", "s", "Capture time of landing (sub-frame)."),
@@ -40,9 +38,7 @@ METRICS: dict[Sport, tuple[MetricSpec, ...]] = {
         MetricSpec("countermovement_depth_m", "m", "Standing CoM height minus lowest CoM."),
         MetricSpec("eccentric_duration_s", "s", "Movement onset to lowest CoM."),
         MetricSpec("concentric_duration_s", "s", "Lowest CoM to takeoff."),
-        MetricSpec(
-            "peak_eccentric_velocity_m_s", "m/s", "Largest downward CoM speed (positive)."
-        ),
+        MetricSpec("peak_eccentric_velocity_m_s", "m/s", "Largest downward CoM speed (positive)."),
         MetricSpec("peak_concentric_velocity_m_s", "m/s", "Largest upward CoM speed."),
     ),
     Sport.DROP_JUMP: (

@@ -1,0 +1,103 @@
+"""Quiet-standing calibration: floor level, standing CoM, pixel-to-metre scale, noise.
+
+Every analysis starts from the athlete standing still and upright in view (on the box for a
+drop jump) for about a second. From that stretch the analysis takes the floor (the lowest
+foot point), the standing CoM height, the scale (athlete height over the standing height in
+pixels, see :mod:`kinestream.operators.anthropometry`) and the measurement noise that sets
+its detection thresholds.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from kinestream.operators.anthropometry import BodyMeasurement, standing_height_px
+
+WINDOW_S: Final = 1.0
+MIN_FRAMES: Final = 8
+# Body-height-relative stillness limits (a 1.80 m athlete: 11 mm, 18 mm, 36 mm).
+MAX_COM_STD: Final = 0.006
+MAX_SWAY_STD: Final = 0.010
+MAX_FOOT_RANGE: Final = 0.020
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Reference values of one stretch of quiet standing."""
+
+    time_s: float
+    floor_y_px: float
+    com_y_px: float
+    com_x_px: float
+    m_per_px: float
+    leg_length_px: float
+    fps: float
+    com_noise_m: float
+    foot_noise_m: float
+
+    def height_m(self, y_px: float) -> float:
+        """Height above the standing CoM of an image row."""
+        return (self.com_y_px - y_px) * self.m_per_px
+
+    def above_floor_m(self, y_px: float) -> float:
+        """Height above the calibrated floor of an image row."""
+        return (self.floor_y_px - y_px) * self.m_per_px
+
+
+class QuietStandingDetector:
+    """Watches measurements until the athlete has stood still for ``WINDOW_S``."""
+
+    def __init__(self, athlete_height_m: float) -> None:
+        if not 0.5 < athlete_height_m < 2.6:
+            raise ValueError("athlete height must be between 0.5 m and 2.6 m")
+        self.athlete_height_m = athlete_height_m
+        self._window: deque[tuple[float, BodyMeasurement]] = deque()
+
+    def reset(self) -> None:
+        """Forget what was seen."""
+        self._window.clear()
+
+    def push(self, time_s: float, body: BodyMeasurement) -> Calibration | None:
+        """Add one measurement; return a calibration once quiet standing is seen."""
+        window = self._window
+        window.append((time_s, body))
+        while window and time_s - window[0][0] > WINDOW_S:
+            window.popleft()
+        if len(window) < MIN_FRAMES or time_s - window[0][0] < 0.9 * WINDOW_S:
+            return None
+        times = np.array([t for t, _ in window])
+        bodies = [b for _, b in window]
+        foot = np.array([b.foot_y_px for b in bodies])
+        eye = np.array([b.eye_y_px for b in bodies])
+        if np.isnan(foot).mean() > 0.2 or np.isnan(eye).mean() > 0.2:
+            return None
+        com_y = np.array([b.com_y_px for b in bodies])
+        com_x = np.array([b.com_x_px for b in bodies])
+        floor = float(np.nanmedian(foot))
+        height_px = standing_height_px(floor, float(np.nanmedian(eye)))
+        if height_px <= 0:
+            return None
+        if (
+            com_y.std() > MAX_COM_STD * height_px
+            or com_x.std() > MAX_SWAY_STD * height_px
+            or np.nanmax(foot) - np.nanmin(foot) > MAX_FOOT_RANGE * height_px
+        ):
+            return None
+        m_per_px = self.athlete_height_m / height_px
+        fps = 1.0 / float(np.median(np.diff(times)))
+        self._window.clear()
+        return Calibration(
+            time_s=time_s,
+            floor_y_px=floor,
+            com_y_px=float(com_y.mean()),
+            com_x_px=float(com_x.mean()),
+            m_per_px=m_per_px,
+            leg_length_px=float(np.median([b.leg_length_px for b in bodies])),
+            fps=fps,
+            com_noise_m=float(com_y.std() * m_per_px),
+            foot_noise_m=float(np.nanstd(foot) * m_per_px),
+        )

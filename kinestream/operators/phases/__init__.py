@@ -1,0 +1,1 @@
+"""Phase machines, one per movement, behind one interface."""

@@ -1,0 +1,370 @@
+"""What every movement's phase machine shares: its input frame, its outputs, and flight.
+
+A phase machine sees one :class:`Frame` at a time (calibrated, smoothed, in time order)
+and answers with :class:`PhaseChange`, :class:`RepResult` and :class:`MachineWarning`
+outputs. Jumps share :class:`JumpMachine`, which detects takeoff and touchdown from the
+feet, refines both instants between frames (:mod:`kinestream.operators.ballistics`) and
+checks the flight against gravity before it counts a repetition. A cyclic movement
+implements :class:`PhaseMachine` the same way and emits one result per cycle.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from kinestream.operators.ballistics import (
+    GRAVITY_M_S2,
+    ballistic_crossing,
+    fit_parabola,
+    flight_height_m,
+)
+from kinestream.operators.calibration import Calibration
+from kinestream.operators.smoothing import slope_noise
+
+HISTORY_S: Final = 3.0
+MAX_FLIGHT_S: Final = 1.3
+MIN_FLIGHT_S: Final = 0.08
+FIT_WINDOW_S: Final = 0.06
+QUIET_SPEED_M_S: Final = 0.15
+ONSET_SPEED_M_S: Final = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One analysed frame: CoM height and velocity (smoothed) and raw foot height.
+
+    Heights are metres: ``com_m`` above the standing CoM, ``foot_m`` (lowest foot point)
+    above the calibrated floor, ``NaN`` when no foot was visible.
+    """
+
+    seq: int
+    time_s: float
+    com_m: float
+    velocity_m_s: float
+    com_raw_m: float
+    foot_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseChange:
+    """The machine entered ``to_phase`` at ``time_s`` (sub-frame where interpolated)."""
+
+    from_phase: str
+    to_phase: str
+    time_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RepResult:
+    """A completed repetition: its metrics and what the machine knows about their quality."""
+
+    metrics: dict[str, float | bool | None]
+    start_s: float
+    end_s: float
+    warnings: tuple[str, ...]
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class MachineWarning:
+    """Something the coach should know that is not a repetition."""
+
+    code: str
+    message: str
+
+
+Output = PhaseChange | RepResult | MachineWarning
+
+
+class PhaseMachine(Protocol):
+    """A movement's phase machine: frames in, phase changes and repetitions out."""
+
+    @property
+    def phase(self) -> str:
+        """The current phase."""
+        ...
+
+    def update(self, frame: Frame) -> list[Output]:
+        """Advance by one frame."""
+        ...
+
+
+@dataclass
+class FlightRecord:
+    """Takeoff and the CoM samples seen in the air (bounded by ``MAX_FLIGHT_S``)."""
+
+    takeoff_s: float
+    times: list[float] = field(default_factory=list)
+    com: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Landing:
+    """A completed flight: its instants, flight metrics, warnings and confidence."""
+
+    takeoff_s: float
+    landing_s: float
+    metrics: dict[str, float | bool | None]
+    warnings: list[str]
+    confidence: float
+
+    def result(self, start_s: float) -> RepResult:
+        """The repetition that started at ``start_s`` and ended with this landing."""
+        return RepResult(
+            self.metrics, start_s, self.landing_s, tuple(self.warnings), self.confidence
+        )
+
+
+class JumpMachine(ABC):
+    """Shared takeoff, flight and touchdown logic of the jump machines.
+
+    ``ground_m`` is the height of the surface the athlete jumps from, relative to the
+    calibrated floor (0 except after a drop from a box).
+    """
+
+    initial_phase = "standing"
+
+    def __init__(self, calibration: Calibration) -> None:
+        self.calibration = calibration
+        self._phase = self.initial_phase
+        self.phase_since_s = calibration.time_s
+        self.history: deque[Frame] = deque(maxlen=max(16, int(HISTORY_S * calibration.fps)))
+        self.ground_m = 0.0
+        noise = calibration.foot_noise_m
+        self.air_threshold_m = max(0.02, 5.0 * noise)
+        self.fit_threshold_m = max(0.006, 3.0 * noise)
+        self.onset_velocity_m_s = max(
+            ONSET_SPEED_M_S, 3.0 * slope_noise(calibration.com_noise_m, calibration.fps)
+        )
+        self.flight: FlightRecord | None = None
+        self.quiet_since_s: float | None = None
+
+    @property
+    def phase(self) -> str:
+        """The current phase."""
+        return self._phase
+
+    def enter(self, phase: str, time_s: float, out: list[Output]) -> None:
+        """Change phase, recording the change in ``out``."""
+        out.append(PhaseChange(self._phase, phase, time_s))
+        self._phase = phase
+        self.phase_since_s = time_s
+
+    def clearance(self, frame: Frame) -> float:
+        """Lowest foot point above the take-off surface."""
+        return frame.foot_m - self.ground_m
+
+    def airborne(self) -> bool:
+        """Both of the last two frames show the feet clearly off the surface."""
+        if len(self.history) < 2:
+            return False
+        last, prev = self.history[-1], self.history[-2]
+        return (
+            self.clearance(last) > self.air_threshold_m
+            and self.clearance(prev) > self.air_threshold_m
+        )
+
+    def grounded(self) -> bool:
+        """Both of the last two frames show a foot on the surface."""
+        if len(self.history) < 2:
+            return False
+        return all(self.clearance(f) < self.air_threshold_m for f in list(self.history)[-2:])
+
+    def quiet_for(self, frame: Frame, seconds: float, near_m: float | None = 0.06) -> bool:
+        """The CoM has been still (and near standing height, if given) for ``seconds``."""
+        still = abs(frame.velocity_m_s) < QUIET_SPEED_M_S and (
+            near_m is None or abs(frame.com_m) < near_m
+        )
+        if not still:
+            self.quiet_since_s = None
+            return False
+        if self.quiet_since_s is None:
+            self.quiet_since_s = frame.time_s
+        return frame.time_s - self.quiet_since_s >= seconds
+
+    def refine_takeoff(self, provisional_s: float | None = None) -> float:
+        """Sub-frame takeoff instant from the frames around the last ground contact.
+
+        At detection only a few airborne frames exist; at touchdown the estimate is redone
+        around ``provisional_s`` with the full fit window.
+        """
+        frames = list(self.history)
+        if provisional_s is None:
+            i = len(frames) - 1
+            while i > 0 and not self.clearance(frames[i - 1]) <= self.fit_threshold_m:
+                i -= 1
+        else:
+            i = next((k for k, f in enumerate(frames) if f.time_s > provisional_s), 0)
+            while i + 1 < len(frames) and not self.clearance(frames[i]) > self.fit_threshold_m:
+                i += 1
+        ground = frames[i - 1] if i > 0 else frames[0]
+        air = [f for f in frames[i:] if f.time_s - frames[i].time_s <= FIT_WINDOW_S]
+        return ballistic_crossing(
+            [f.time_s for f in air],
+            [self.clearance(f) for f in air],
+            ground.time_s,
+            self.clearance(ground),
+            rising=True,
+            slack_s=2.0 / self.calibration.fps,
+        )
+
+    def refine_touchdown(self, provisional_s: float | None = None) -> float:
+        """Sub-frame touchdown instant from the last airborne frames before contact.
+
+        Without ``provisional_s`` the contact is the one just seen; with it, the contact
+        around that earlier instant is refined again (for example once the ground level
+        is known better).
+        """
+        frames = list(self.history)
+        i = len(frames) - 1
+        if provisional_s is not None:
+            i = max(0, next((k for k, f in enumerate(frames) if f.time_s > provisional_s), i))
+        while i > 0 and self.clearance(frames[i]) <= self.fit_threshold_m:
+            i -= 1
+        last_air = frames[i]
+        ground = frames[i + 1] if i + 1 < len(frames) else frames[-1]
+        air = [f for f in frames[: i + 1] if last_air.time_s - f.time_s <= FIT_WINDOW_S]
+        air = [f for f in air if self.clearance(f) > self.fit_threshold_m] or [last_air]
+        return ballistic_crossing(
+            [f.time_s for f in air],
+            [self.clearance(f) for f in air],
+            ground.time_s,
+            self.clearance(ground),
+            rising=False,
+            slack_s=2.0 / self.calibration.fps,
+        )
+
+    def start_flight(self, out: list[Output]) -> None:
+        """Enter flight at the refined takeoff instant."""
+        takeoff = self.refine_takeoff()
+        self.flight = FlightRecord(takeoff)
+        for f in self.history:
+            if f.time_s > takeoff and self.clearance(f) > self.fit_threshold_m:
+                self.flight.times.append(f.time_s)
+                self.flight.com.append(f.com_raw_m)
+        self.enter("flight", takeoff, out)
+
+    def track_flight(self, frame: Frame) -> bool:
+        """Record a frame in the air; ``False`` once the flight has lasted impossibly long."""
+        assert self.flight is not None
+        if frame.time_s - self.flight.takeoff_s > MAX_FLIGHT_S:
+            return False
+        if self.clearance(frame) > self.fit_threshold_m and (
+            not self.flight.times or frame.time_s > self.flight.times[-1]
+        ):
+            self.flight.times.append(frame.time_s)
+            self.flight.com.append(frame.com_raw_m)
+        return True
+
+    def finish_flight(self) -> tuple[dict[str, float | bool | None], list[str], float] | None:
+        """Touchdown: flight metrics, warnings and confidence; ``None`` if not a real flight."""
+        assert self.flight is not None
+        flight = self.flight
+        self.flight = None
+        flight.takeoff_s = self.refine_takeoff(flight.takeoff_s)
+        landing = self.refine_touchdown()
+        flight_time = landing - flight.takeoff_s
+        warnings: list[str] = []
+        confidence = 1.0
+        if not MIN_FLIGHT_S <= flight_time <= MAX_FLIGHT_S:
+            return None
+        fit = fit_parabola(flight.times, flight.com)
+        height = flight_height_m(flight_time)
+        com_rise: float | None = None
+        if fit is not None and fit.c2 < 0:
+            gravity_ratio = -fit.acceleration_m_s2 / GRAVITY_M_S2
+            if not 0.5 <= gravity_ratio <= 1.7:
+                return None
+            com_rise = max(0.0, fit.apex_m - fit.value(flight.takeoff_s))
+            if abs(gravity_ratio - 1.0) > 0.25:
+                warnings.append("flight_not_ballistic")
+                confidence *= 0.6
+            if height > 0.03 and not 0.6 <= com_rise / height <= 1.5:
+                warnings.append("com_and_flight_time_disagree")
+                confidence *= 0.7
+        elif fit is not None:
+            return None
+        else:
+            warnings.append("too_few_flight_frames")
+            confidence *= 0.5
+        metrics: dict[str, float | bool | None] = {
+            "flight_time_s": flight_time,
+            "jump_height_m": height,
+            "jump_height_com_m": com_rise,
+            "takeoff_velocity_m_s": GRAVITY_M_S2 * flight_time / 2.0,
+            "takeoff_time_s": flight.takeoff_s,
+            "landing_time_s": landing,
+        }
+        return metrics, warnings, confidence
+
+    @abstractmethod
+    def update(self, frame: Frame) -> list[Output]:
+        """Advance by one frame (each movement implements its phases)."""
+
+    def land(self, frame: Frame, out: list[Output]) -> Landing | None:
+        """Follow a flight; at a confirmed touchdown return its metrics.
+
+        Impossible flights (too long, or not ballistic) end in a warning and the machine's
+        initial phase instead of a repetition.
+        """
+        if not self.track_flight(frame):
+            out.append(MachineWarning("flight_too_long", "feet off the floor for too long"))
+            self.flight = None
+            self.enter(self.initial_phase, frame.time_s, out)
+            return None
+        if not self.grounded():
+            return None
+        result = self.finish_flight()
+        if result is None:
+            out.append(MachineWarning("rejected_flight", "feet left the floor, but not in a jump"))
+            self.enter(self.initial_phase, frame.time_s, out)
+            return None
+        metrics, warnings, confidence = result
+        takeoff, landing = metrics["takeoff_time_s"], metrics["landing_time_s"]
+        assert isinstance(takeoff, float)
+        assert isinstance(landing, float)
+        self.enter("landing", landing, out)
+        return Landing(takeoff, landing, metrics, warnings, confidence)
+
+    def backtrack(self, level: float, rising: bool, from_rest: bool = False) -> float:
+        """Time where the CoM velocity last crossed ``level``, looking back from now.
+
+        ``rising`` looks for where it last was at or below ``level`` (it has risen through
+        it since), otherwise at or above. The crossing is interpolated between frames.
+        ``from_rest`` extrapolates further back, along the velocity's slope at the
+        crossing, to where it was zero: the onset of a movement that starts from standing
+        still (at most 0.1 s earlier).
+        """
+        frames = self.history
+        for i in range(len(frames) - 1, 0, -1):
+            prev, cur = frames[i - 1], frames[i]
+            if (prev.velocity_m_s <= level) if rising else (prev.velocity_m_s >= level):
+                dv = cur.velocity_m_s - prev.velocity_m_s
+                dt = cur.time_s - prev.time_s
+                share = (level - prev.velocity_m_s) / dv if abs(dv) > 1e-12 else 0.0
+                crossing = prev.time_s + min(max(share, 0.0), 1.0) * dt
+                if from_rest and abs(dv) > 1e-12:
+                    crossing -= min(max(level / (dv / dt), 0.0), 0.1)
+                return crossing
+        return frames[0].time_s
+
+    def metric_frames(self, start_s: float, end_s: float) -> list[Frame]:
+        """History frames in [start_s, end_s]."""
+        return [f for f in self.history if start_s <= f.time_s <= end_s]
+
+
+def finite(value: float) -> float | None:
+    """``value`` or ``None`` when it is not finite."""
+    return value if math.isfinite(value) else None
+
+
+def rounded(metrics: dict[str, Any], digits: int = 4) -> dict[str, Any]:
+    """Round float metrics for display and wire (bools and ``None`` unchanged)."""
+    return {
+        k: round(v, digits) if isinstance(v, float) and not isinstance(v, bool) else v
+        for k, v in metrics.items()
+    }

@@ -1,0 +1,126 @@
+"""A side-view camera filming the synthetic athlete: projection, sampling and noise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kinestream.operators.pose import NUM_LANDMARKS, Landmark, PoseSample
+from kinestream.simulation.body import Array, Skeleton
+
+
+@dataclass(frozen=True, slots=True)
+class Camera:
+    """A level pinhole camera at 1080p looking at the athlete's left side.
+
+    ``px_per_m`` sets the athlete's size in the image, ``floor_y_px`` where the ground is.
+    ``noise_px`` is the standard deviation of the landmark noise; ``drop_rate`` the share of
+    frames lost in transport; ``occlusion_rate`` the share of frames where the far-side
+    foot is hidden (low visibility and ten times the noise).
+    """
+
+    fps: float = 60.0
+    width: int = 1920
+    height: int = 1080
+    px_per_m: float = 360.0
+    floor_y_px: float = 1000.0
+    origin_x_px: float = 900.0
+    noise_px: float = 0.5
+    drop_rate: float = 0.0
+    occlusion_rate: float = 0.0
+
+
+def skeleton_landmarks(skeleton: Skeleton) -> Array:
+    """World positions (metres) of the 33 landmarks, shape (n, 33, 2)."""
+    n = skeleton.com.shape[0]
+    out = np.zeros((n, NUM_LANDMARKS, 2))
+    out[:, Landmark.NOSE] = skeleton.nose
+    for index in (1, 2, 3, 4, 5, 6):
+        out[:, index] = skeleton.eye
+    out[:, Landmark.LEFT_EAR] = skeleton.ear
+    out[:, Landmark.RIGHT_EAR] = skeleton.ear
+    out[:, 9] = skeleton.mouth
+    out[:, 10] = skeleton.mouth
+    pairs = (
+        (Landmark.LEFT_SHOULDER, Landmark.RIGHT_SHOULDER, skeleton.shoulder),
+        (Landmark.LEFT_ELBOW, Landmark.RIGHT_ELBOW, skeleton.elbow),
+        (Landmark.LEFT_WRIST, Landmark.RIGHT_WRIST, skeleton.wrist),
+        (17, 18, skeleton.hand),
+        (19, 20, skeleton.hand),
+        (21, 22, 0.5 * (skeleton.wrist + skeleton.hand)),
+        (Landmark.LEFT_HIP, Landmark.RIGHT_HIP, skeleton.hip),
+        (Landmark.LEFT_KNEE, Landmark.RIGHT_KNEE, skeleton.knee),
+        (Landmark.LEFT_ANKLE, Landmark.RIGHT_ANKLE, skeleton.ankle),
+        (Landmark.LEFT_HEEL, Landmark.RIGHT_HEEL, skeleton.heel),
+        (Landmark.LEFT_FOOT_INDEX, Landmark.RIGHT_FOOT_INDEX, skeleton.toe),
+    )
+    for left, right, points in pairs:
+        out[:, left] = points
+        out[:, right] = points
+    return out
+
+
+_FAR_SIDE = np.array([i for i in range(NUM_LANDMARKS) if i >= 11 and i % 2 == 0] + [4, 5, 6, 8, 10])
+_FAR_FOOT = np.array([Landmark.RIGHT_ANKLE, Landmark.RIGHT_HEEL, Landmark.RIGHT_FOOT_INDEX])
+
+
+def film(
+    times: Array,
+    world_landmarks: Array,
+    camera: Camera,
+    rng: np.random.Generator,
+    first_seq: int = 0,
+) -> list[PoseSample]:
+    """Project landmarks seen at ``times`` into noisy pose samples, dropping some frames."""
+    n = times.shape[0]
+    px = np.empty_like(world_landmarks)
+    px[..., 0] = camera.origin_x_px + world_landmarks[..., 0] * camera.px_per_m
+    px[..., 1] = camera.floor_y_px - world_landmarks[..., 1] * camera.px_per_m
+    visibility = rng.uniform(0.9, 1.0, size=(n, NUM_LANDMARKS))
+    visibility[:, _FAR_SIDE] = rng.uniform(0.55, 0.85, size=(n, _FAR_SIDE.shape[0]))
+    noise = rng.normal(0.0, camera.noise_px, size=px.shape)
+    occluded = rng.random(n) < camera.occlusion_rate
+    if occluded.any():
+        rows = np.flatnonzero(occluded)
+        visibility[np.ix_(rows, _FAR_FOOT)] = rng.uniform(0.05, 0.3, size=(rows.size, 3))
+        noise[np.ix_(rows, _FAR_FOOT)] *= 10.0
+    px += noise
+    outside = (
+        (px[..., 0] < 0)
+        | (px[..., 0] >= camera.width)
+        | (px[..., 1] < 0)
+        | (px[..., 1] >= camera.height)
+    )
+    visibility[outside] = 0.02
+    kept = rng.random(n) >= camera.drop_rate
+    samples = []
+    for i in np.flatnonzero(kept):
+        if outside[i].mean() > 0.5:
+            samples.append(
+                PoseSample(first_seq + int(i), float(times[i]), camera.width, camera.height, None)
+            )
+            continue
+        landmarks = np.zeros((NUM_LANDMARKS, 4))
+        landmarks[:, 0] = px[i, :, 0] / camera.width
+        landmarks[:, 1] = px[i, :, 1] / camera.height
+        landmarks[:, 2] = 0.0
+        landmarks[_FAR_SIDE, 2] = 0.1
+        landmarks[:, 3] = visibility[i]
+        samples.append(
+            PoseSample(
+                seq=first_seq + int(i),
+                timestamp_s=float(times[i]),
+                image_width=camera.width,
+                image_height=camera.height,
+                landmarks=landmarks,
+            )
+        )
+    return samples
+
+
+def frame_times(start_s: float, end_s: float, fps: float, rng: np.random.Generator) -> Array:
+    """Frame capture times covering [start_s, end_s) at ``fps`` with a random phase."""
+    offset = rng.uniform(0.0, 1.0 / fps)
+    count = int(np.floor((end_s - start_s - offset) * fps))
+    return start_s + offset + np.arange(count) / fps
