@@ -244,8 +244,7 @@ class StreamAnalyzer:
         foot = cal.above_floor_m(body.foot_y_px) if not math.isnan(body.foot_y_px) else math.nan
         com = cal.height_m(body.com_y_px)
         self._pending.append((sample.seq, sample.timestamp_s, foot, com))
-        ready = self._smoother.push(sample.timestamp_s, com, sample.seq)
-        if ready is not None:
+        for ready in self._smoother.push(sample.timestamp_s, com, sample.seq):
             self._on_frame(*ready)
 
     def _calibrated(self, sample: PoseSample, cal: Calibration) -> None:

@@ -12,11 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 GRAVITY_M_S2: Final = 9.81
+
+Points: TypeAlias = Sequence[float] | npt.NDArray[np.float64]
 
 
 def flight_height_m(flight_time_s: float) -> float:
@@ -25,8 +28,8 @@ def flight_height_m(flight_time_s: float) -> float:
 
 
 def ballistic_crossing(
-    times: Sequence[float],
-    heights: Sequence[float],
+    times: Points,
+    heights: Points,
     ground_t: float,
     ground_h: float,
     rising: bool,
@@ -91,7 +94,7 @@ class ParabolaFit:
         return self.c0 - self.c1 * self.c1 / (4.0 * self.c2)
 
 
-def fit_parabola(times: Sequence[float], heights: Sequence[float]) -> ParabolaFit | None:
+def fit_parabola(times: Points, heights: Points) -> ParabolaFit | None:
     """Fit a free parabola; ``None`` with fewer than four points."""
     if len(times) < 4:
         return None

@@ -48,34 +48,47 @@ class LocalQuadraticSmoother:
         if half < 1:
             raise ValueError("half window must be at least one frame")
         self.half = half
-        size = 2 * half + 1
-        self._times: deque[float] = deque(maxlen=size)
-        self._values: deque[float] = deque(maxlen=size)
-        self._tags: deque[int] = deque(maxlen=size)
+        self.size = 2 * half + 1
+        self._primed = False
+        self._times: deque[float] = deque(maxlen=self.size)
+        self._values: deque[float] = deque(maxlen=self.size)
+        self._tags: deque[int] = deque(maxlen=self.size)
         offsets = np.arange(-half, half + 1, dtype=np.float64)
         design = np.stack([np.ones_like(offsets), offsets, offsets**2], axis=1)
         pinv = np.linalg.pinv(design)
         self._value_kernel: FloatArray = pinv[0]
         self._slope_kernel: FloatArray = pinv[1]
 
-    def push(self, time_s: float, value: float, tag: int) -> tuple[int, float, float, float] | None:
-        """Add a sample; return (tag, time, value, slope) of the frame ``half`` back, if ready."""
+    def push(self, time_s: float, value: float, tag: int) -> list[tuple[int, float, float, float]]:
+        """Add a sample; return (tag, time, value, slope) of each frame that became ready.
+
+        Usually that is the frame ``half`` back; when the window first fills, the frames
+        before it come too (from one-sided fits), so that no frame goes unreported.
+        """
         self._times.append(time_s)
         self._values.append(value)
         self._tags.append(tag)
-        if len(self._times) < self._times.maxlen:  # type: ignore[operator]
-            return None
-        times = np.fromiter(self._times, dtype=np.float64, count=len(self._times))
-        values = np.fromiter(self._values, dtype=np.float64, count=len(self._values))
+        count = len(self._times)
+        if count < self.size:
+            return []
+        times = np.fromiter(self._times, dtype=np.float64, count=count)
+        values = np.fromiter(self._values, dtype=np.float64, count=count)
+        out = []
+        if not self._primed:
+            self._primed = True
+            for i in range(self.half):
+                head_value, head_slope = _quadratic_center(times, values, float(times[i]))
+                out.append((self._tags[i], float(times[i]), head_value, head_slope))
         center = self.half
         steps = np.diff(times)
-        step = (times[-1] - times[0]) / (len(times) - 1)
+        step = (times[-1] - times[0]) / (count - 1)
         if np.all(np.abs(steps - step) < 0.2 * step):
-            value = float(self._value_kernel @ values)
+            center_value = float(self._value_kernel @ values)
             slope = float(self._slope_kernel @ values) / step
         else:
-            value, slope = _quadratic_center(times, values, float(times[center]))
-        return self._tags[center], float(times[center]), value, slope
+            center_value, slope = _quadratic_center(times, values, float(times[center]))
+        out.append((self._tags[center], float(times[center]), center_value, slope))
+        return out
 
     def flush(self) -> list[tuple[int, float, float, float]]:
         """Estimates for the frames still waiting for later samples (one-sided fits)."""
@@ -84,7 +97,7 @@ class LocalQuadraticSmoother:
             return []
         times = np.fromiter(self._times, dtype=np.float64, count=count)
         values = np.fromiter(self._values, dtype=np.float64, count=count)
-        first = self.half + 1 if count == self._times.maxlen else 0
+        first = self.half + 1 if self._primed else 0
         out = []
         for i in range(first, count):
             value, slope = _quadratic_center(times, values, float(times[i]))
@@ -92,4 +105,5 @@ class LocalQuadraticSmoother:
         self._times.clear()
         self._values.clear()
         self._tags.clear()
+        self._primed = False
         return out
