@@ -9,6 +9,7 @@ pixel-to-metre scale from the athlete's height.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Final
 
@@ -49,6 +50,8 @@ _COM_WEIGHTS[HIP] += 2 * 0.100 * (1 - 0.433)
 _COM_WEIGHTS[KNEE] += 2 * 0.100 * 0.433 + 2 * 0.0465 * (1 - 0.433)
 _COM_WEIGHTS[ANKLE] += 2 * 0.0465 * 0.433 + 2 * 0.0145 / 3
 _COM_WEIGHTS[[HEEL, TOE]] += 2 * 0.0145 / 3
+_COM_WEIGHT_LIST: Final = _COM_WEIGHTS.tolist()
+_PAIR_ROWS: Final = _PAIRS.reshape(-1)
 _CORE: Final = (SHOULDER, HIP, KNEE, ANKLE)
 
 
@@ -72,18 +75,16 @@ def measure(sample: PoseSample) -> BodyMeasurement | None:
     """Measure the body in one sample; ``None`` when no usable person is in it."""
     if sample.landmarks is None:
         return None
-    lm = sample.landmarks
-    px = lm[:, 0] * sample.image_width
-    py = lm[:, 1] * sample.image_height
-    vis = lm[:, 3]
-    weight = np.where(vis >= MIN_VISIBILITY, vis, 0.0)[_PAIRS]
+    rows = sample.landmarks[_PAIR_ROWS]
+    vis = rows[:, 3]
+    weight = np.where(vis >= MIN_VISIBILITY, vis, 0.0).reshape(-1, 2)
     total = weight.sum(axis=1)
-    seen = total > 0
+    seen = (total > 0).tolist()
     if not all(seen[i] for i in _CORE):
         return None
-    safe = np.where(seen, total, 1.0)
-    mx = (weight * px[_PAIRS]).sum(axis=1) / safe
-    my = (weight * py[_PAIRS]).sum(axis=1) / safe
+    safe = np.where(total > 0, total, 1.0)
+    mx = ((weight * rows[:, 0].reshape(-1, 2)).sum(axis=1) / safe * sample.image_width).tolist()
+    my = ((weight * rows[:, 1].reshape(-1, 2)).sum(axis=1) / safe * sample.image_height).tolist()
     if not seen[EAR]:
         # Neck-to-ear is 0.41 of the trunk length (Drillis & Contini).
         mx[EAR] = mx[EYE] if seen[EYE] else mx[SHOULDER]
@@ -91,23 +92,15 @@ def measure(sample: PoseSample) -> BodyMeasurement | None:
     for limb, fallback in ((ELBOW, SHOULDER), (WRIST, ELBOW), (HEEL, ANKLE), (TOE, ANKLE)):
         if not seen[limb]:
             mx[limb], my[limb] = mx[fallback], my[fallback]
-    com_x = float(_COM_WEIGHTS @ mx)
-    com_y = float(_COM_WEIGHTS @ my)
-    if seen[HEEL] or seen[TOE]:
-        foot_y = float(max(my[HEEL] if seen[HEEL] else -np.inf, my[TOE] if seen[TOE] else -np.inf))
-    else:
-        foot_y = float("nan")
-    if seen[EYE]:
-        eye_y = float(my[EYE])
-    elif seen[EAR]:
-        eye_y = float(my[EAR])
-    else:
-        eye_y = float("nan")
-    leg = float(
-        np.hypot(mx[HIP] - mx[KNEE], my[HIP] - my[KNEE])
-        + np.hypot(mx[KNEE] - mx[ANKLE], my[KNEE] - my[ANKLE])
+    com_x = sum(w * v for w, v in zip(_COM_WEIGHT_LIST, mx, strict=True))
+    com_y = sum(w * v for w, v in zip(_COM_WEIGHT_LIST, my, strict=True))
+    feet = [my[i] for i in (HEEL, TOE) if seen[i]]
+    foot_y = max(feet) if feet else math.nan
+    eye_y = my[EYE] if seen[EYE] else my[EAR] if seen[EAR] else math.nan
+    leg = math.hypot(mx[HIP] - mx[KNEE], my[HIP] - my[KNEE]) + math.hypot(
+        mx[KNEE] - mx[ANKLE], my[KNEE] - my[ANKLE]
     )
-    core_vis = float(total[list(_CORE)].mean() / 2.0)
+    core_vis = sum(float(total[i]) for i in _CORE) / (2.0 * len(_CORE))
     return BodyMeasurement(com_x, com_y, foot_y, eye_y, leg, core_vis)
 
 

@@ -56,8 +56,8 @@ class LocalQuadraticSmoother:
         offsets = np.arange(-half, half + 1, dtype=np.float64)
         design = np.stack([np.ones_like(offsets), offsets, offsets**2], axis=1)
         pinv = np.linalg.pinv(design)
-        self._value_kernel: FloatArray = pinv[0]
-        self._slope_kernel: FloatArray = pinv[1]
+        self._value_kernel: list[float] = pinv[0].tolist()
+        self._slope_kernel: list[float] = pinv[1].tolist()
 
     def push(self, time_s: float, value: float, tag: int) -> list[tuple[int, float, float, float]]:
         """Add a sample; return (tag, time, value, slope) of each frame that became ready.
@@ -71,23 +71,27 @@ class LocalQuadraticSmoother:
         count = len(self._times)
         if count < self.size:
             return []
-        times = np.fromiter(self._times, dtype=np.float64, count=count)
-        values = np.fromiter(self._values, dtype=np.float64, count=count)
         out = []
         if not self._primed:
             self._primed = True
+            times = np.fromiter(self._times, dtype=np.float64, count=count)
+            values = np.fromiter(self._values, dtype=np.float64, count=count)
             for i in range(self.half):
                 head_value, head_slope = _quadratic_center(times, values, float(times[i]))
                 out.append((self._tags[i], float(times[i]), head_value, head_slope))
         center = self.half
-        steps = np.diff(times)
-        step = (times[-1] - times[0]) / (count - 1)
-        if np.all(np.abs(steps - step) < 0.2 * step):
-            center_value = float(self._value_kernel @ values)
-            slope = float(self._slope_kernel @ values) / step
+        raw = self._times
+        step = (raw[-1] - raw[0]) / (count - 1)
+        tolerance = 0.2 * step
+        if all(abs(raw[i + 1] - raw[i] - step) < tolerance for i in range(count - 1)):
+            vals = self._values
+            center_value = sum(k * v for k, v in zip(self._value_kernel, vals, strict=True))
+            slope = sum(k * v for k, v in zip(self._slope_kernel, vals, strict=True)) / step
         else:
+            times = np.fromiter(raw, dtype=np.float64, count=count)
+            values = np.fromiter(self._values, dtype=np.float64, count=count)
             center_value, slope = _quadratic_center(times, values, float(times[center]))
-        out.append((self._tags[center], float(times[center]), center_value, slope))
+        out.append((self._tags[center], raw[center], center_value, slope))
         return out
 
     def flush(self) -> list[tuple[int, float, float, float]]:
