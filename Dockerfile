@@ -1,5 +1,5 @@
-# The kinestream image: one image for every process of the system (migrate, api, dataflow
-# workers, webhook dispatcher); docker-compose.yml picks the command.
+# The kinestream image: one image for every process of the system (migrate, dataflow
+# workers); docker-compose.yml picks the command.
 FROM python:3.11-slim-bookworm
 
 # OpenCV (pulled in by MediaPipe) needs these shared libraries even headless.
