@@ -122,6 +122,7 @@ def _analysis_row(session: StartMessage, event: AnalysisEvent | None) -> dict[st
 
 def _collect(items: Sequence[SessionEvent]) -> _Batch:
     batch = _Batch()
+    value: Any
     for item in items:
         event, session = item.event, item.session
         if event is None:
