@@ -1,0 +1,140 @@
+"""The whole pipeline on real footage: video, MediaPipe Pose, the CMJ analysis.
+
+``sports2d_demo.mp4`` (../shared/data/MANIFEST.md) is a robustness case: a man on a utility
+box who hops about and then somersaults off it onto the grass, a woman walking across the
+foreground, glare, a panning camera; no countermovement jump anywhere. A good pipeline never
+crashes on it, does not invent a confident jump, and follows one athlete.
+
+What MediaPipe does on it (measured, 1280 px long side): nobody in frames 0-4; the man on
+the box from frame 5; lost in mid-somersault at frame 169, after which the detector picks
+up the walker (170-200, CoM about 0.31 of the image width away); lost again as she leaves
+the picture at frame 201, then the man on the grass (202-226). Within each track the CoM
+never moves more than about 0.02 of the width between frames. The analysis never calibrates
+(the man is never still for a second), so it reports no repetition at all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from kinestream.connectors.video import poses_from_video
+from kinestream.events import AnalysisEvent
+from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
+from kinestream.operators.anthropometry import measure
+from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator
+from kinestream.operators.pose import PoseSample
+from kinestream.sports import Sport
+
+pytestmark = pytest.mark.footage
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DEMO_CLIP = "sports2d_demo.mp4"
+DEMO_FRAMES = 230
+TELEPORT_WIDTHS = 0.25
+"""A CoM move between detected frames larger than this share of the width is a new person."""
+KNOWN_REACQUISITIONS = 2
+"""Person changes after a lost track that MediaPipe makes on the demo (frames 170 and 202)."""
+
+
+def footage(name: str) -> Path:
+    """Path of a clip in ../shared/data; skip without it, or fail under CI."""
+    path = (SHARED_DATA / name).resolve()
+    if path.is_file():
+        return path
+    message = f"real footage {name} not found at {path} (see ../shared/data/MANIFEST.md)"
+    if os.environ.get("CI") or os.environ.get("KINESTREAM_REQUIRE_SERVICES"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@dataclass
+class Run:
+    samples: list[PoseSample]
+    events: list[AnalysisEvent]
+
+    def of_type(self, event_type: str) -> list[AnalysisEvent]:
+        return [e for e in self.events if e.event_type == event_type]
+
+    def com_x(self) -> list[tuple[int, float]]:
+        """(seq, CoM x as a share of the image width) of every frame with a measured body."""
+        out = []
+        for sample in self.samples:
+            body = measure(sample)
+            if body is not None:
+                out.append((sample.seq, body.com_x_px / sample.image_width))
+        return out
+
+    def teleports(self) -> list[tuple[int, int, float]]:
+        """(seq before, seq after, CoM x change) where the CoM moved over TELEPORT_WIDTHS."""
+        track = self.com_x()
+        return [
+            (a, b, xb - xa)
+            for (a, xa), (b, xb) in pairwise(track)
+            if abs(xb - xa) > TELEPORT_WIDTHS
+        ]
+
+
+@pytest.fixture(scope="module")
+def demo_run() -> Run:
+    """The demo clip through the whole pipeline, once for this module (about 7 s)."""
+    clip = footage(DEMO_CLIP)
+    analyzer = StreamAnalyzer(StreamConfig("sports2d-demo", Sport.CMJ, athlete_height_m=1.75))
+    samples: list[PoseSample] = []
+    events: list[AnalysisEvent] = []
+    with MediaPipePoseEstimator() as estimator:
+        for sample in poses_from_video(clip, estimator):
+            samples.append(sample)
+            events.extend(analyzer.process(sample))
+    events.extend(analyzer.finish("end_of_video"))
+    return Run(samples, events)
+
+
+def test_runs_to_the_end_of_the_clip(demo_run: Run) -> None:
+    assert len(demo_run.samples) == DEMO_FRAMES
+    found = sum(s.landmarks is not None for s in demo_run.samples)
+    assert found >= 0.9 * DEMO_FRAMES  # the manifest measured 96.5 %
+    assert not demo_run.of_type("error")
+    [summary] = demo_run.of_type("session_summary")
+    assert summary.payload["frames"] == DEMO_FRAMES
+    assert summary.payload["dropped_frames"] == 0
+    assert summary.payload["reason"] == "end_of_video"
+    assert len(demo_run.of_type("metric_update")) == DEMO_FRAMES
+
+
+def test_does_not_invent_a_confident_countermovement_jump(demo_run: Run) -> None:
+    confident = [
+        e.payload
+        for e in demo_run.of_type("rep_complete")
+        if e.payload["quality"]["confidence"] >= 0.5
+    ]
+    assert confident == [], "a confident CMJ reported on a clip that has none"
+    [summary] = demo_run.of_type("session_summary")
+    assert summary.payload["reps"] == len(demo_run.of_type("rep_complete"))
+
+
+def test_never_switches_person_while_tracking(demo_run: Run) -> None:
+    track = demo_run.com_x()
+    steps = [abs(xb - xa) for (a, xa), (b, xb) in pairwise(track) if b == a + 1]
+    assert len(steps) > 150
+    assert max(steps) < TELEPORT_WIDTHS / 5
+
+
+def test_switches_person_only_where_the_known_track_losses_are(demo_run: Run) -> None:
+    teleports = demo_run.teleports()
+    assert len(teleports) <= KNOWN_REACQUISITIONS, teleports
+    for before, after, _ in teleports:
+        assert after - before > 1, "a person change without a lost track in between"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MediaPipe Pose is single-person: after losing the man mid-somersault it "
+    "re-detects the most prominent person, the walker; nothing re-identifies the athlete yet",
+)
+def test_follows_one_athlete_for_the_whole_clip(demo_run: Run) -> None:
+    assert demo_run.teleports() == []
