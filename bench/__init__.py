@@ -1,0 +1,1 @@
+"""Benchmarks: figures to read, not tests. Run them all with ``python -m bench``."""
