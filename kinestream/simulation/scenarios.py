@@ -190,8 +190,9 @@ def drop_jumps(
         gap_start = builder.time_s
         offset_s = gap_start + 4.0
         gap = frame_times(gap_start, offset_s, camera.fps, rng)
+        next_seq = samples[-1].seq + 1
         samples.extend(
-            PoseSample(samples[-1].seq + 1 + k, float(t), camera.width, camera.height, None)
+            PoseSample(next_seq + k, float(t), camera.width, camera.height, None)
             for k, t in enumerate(gap)
         )
     return Trial(
