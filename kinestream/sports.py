@@ -59,5 +59,6 @@ METRICS: dict[Sport, tuple[MetricSpec, ...]] = {
             "countermovement_m", "m", "Dip below the held squat before the push (0 if none)."
         ),
         MetricSpec("countermovement_detected", "bool", "True when the dip exceeds 1 cm."),
+        MetricSpec("peak_concentric_velocity_m_s", "m/s", "Largest upward CoM speed."),
     ),
 }
