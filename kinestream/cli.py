@@ -20,7 +20,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_db_commands(sub)
     _add_flow_commands(sub)
+    _add_analyze_commands(sub)
     return parser
+
+
+def _add_analyze_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from kinestream.analyze import add_analyze_command
+    from kinestream.simulate import add_simulate_command
+
+    add_analyze_command(sub)
+    add_simulate_command(sub)
 
 
 def _add_flow_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,0 +1,382 @@
+"""``kinestream analyze``: one recording or video file analysed in this process.
+
+No Kafka, no database: the input's pose samples go straight through one
+:class:`~kinestream.operators.analyzer.StreamAnalyzer`. The input is a recording
+(:mod:`kinestream.connectors.recording`; its metadata supplies the sport and heights the
+command line leaves out) or a video file, whose poses MediaPipe estimates here
+(:mod:`kinestream.connectors.video`, :mod:`kinestream.operators.mediapipe_pose`, imported
+only then).
+
+Output: a progress bar on stderr (terminals only), then a table of the repetitions, the
+quality warnings and the session summary on stdout (on stderr when ``--json -`` takes
+stdout). ``--json`` writes the events as JSON lines
+(:meth:`~kinestream.events.AnalysisEvent.to_json`). Exit status 0 when the input was
+analysed, 2 on bad input or arguments, 1 when the pose estimator cannot run, 130 when
+interrupted (the report of what was analysed so far is still written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from kinestream.connectors.recording import RecordingError, RecordingParams, read_recording
+from kinestream.events import AnalysisEvent, EventType
+from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
+from kinestream.operators.pose import PoseSample
+from kinestream.progress import ProgressBar
+from kinestream.sports import METRICS, Sport
+
+REPORTED_EVENTS: Final[frozenset[EventType]] = frozenset(
+    {"rep_complete", "quality_warning", "error", "session_summary"}
+)
+RECORDING_SUFFIXES: Final = frozenset({".arrow", ".ipc", ".feather", ".arrows"})
+REPS_PER_TABLE: Final = 6
+_ARROW_MAGIC: Final = (b"ARROW1", b"\xff\xff\xff\xff")
+
+
+class InputError(Exception):
+    """Bad input or arguments: the command exits with status 2 and this message."""
+
+
+class EstimatorError(Exception):
+    """The pose estimator cannot run here: the command exits with status 1."""
+
+
+@dataclass
+class PoseSource:
+    """Where the samples come from, how many there are (if known) and what it says."""
+
+    description: str
+    samples: Iterable[PoseSample]
+    total: int | None
+    params: RecordingParams | None = None
+    fps: float | None = None
+
+
+@dataclass
+class Report:
+    """What the table shows: the repetitions, warnings and errors, and the summary."""
+
+    reps: list[AnalysisEvent] = field(default_factory=list)
+    warnings: list[AnalysisEvent] = field(default_factory=list)
+    summary: AnalysisEvent | None = None
+
+    def add(self, event: AnalysisEvent) -> None:
+        """Keep ``event`` when the table shows it."""
+        if event.event_type == "rep_complete":
+            self.reps.append(event)
+        elif event.event_type in ("quality_warning", "error"):
+            self.warnings.append(event)
+        elif event.event_type == "session_summary":
+            self.summary = event
+
+
+def add_analyze_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``kinestream analyze``."""
+    parser = sub.add_parser(
+        "analyze",
+        help="analyse a recording or a video file in this process",
+        description=(
+            "Analyse one recorded pose stream (.arrow) or one side-view video file "
+            "(MediaPipe Pose runs on it) and print the repetitions' metrics. Sport and "
+            "heights default to a recording's own metadata."
+        ),
+    )
+    parser.add_argument("input", type=Path, metavar="INPUT", help="recording (.arrow) or video")
+    parser.add_argument(
+        "--sport",
+        choices=[sport.value for sport in Sport],
+        default=None,
+        help="the movement (default: the recording's)",
+    )
+    parser.add_argument(
+        "--athlete-height",
+        type=float,
+        default=None,
+        metavar="M",
+        help="athlete's standing height in metres (default: the recording's)",
+    )
+    parser.add_argument(
+        "--box-height",
+        type=float,
+        default=None,
+        metavar="M",
+        help="drop-jump box height in metres (default: the recording's)",
+    )
+    parser.add_argument(
+        "--json",
+        default=None,
+        metavar="FILE",
+        help="write rep_complete, quality_warning, error and session_summary events as "
+        "JSON lines to FILE ('-': stdout; the table then goes to stderr)",
+    )
+    parser.add_argument(
+        "--all-events",
+        action="store_true",
+        help="with --json, write every event (phase changes, per-frame metric updates)",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no table; only --json output"
+    )
+    parser.add_argument(
+        "--max-dimension",
+        type=int,
+        default=1280,
+        metavar="PX",
+        help="video input: shrink frames so their long side is at most PX (default 1280)",
+    )
+    parser.set_defaults(handler=run_analyze)
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    """Handle ``kinestream analyze``; return the exit status."""
+    try:
+        return _run(args)
+    except InputError as error:
+        print(f"kinestream analyze: {error}", file=sys.stderr)
+        return 2
+    except EstimatorError as error:
+        print(f"kinestream analyze: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    path: Path = args.input
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    if not path.is_file():
+        raise InputError(f"not a file: {path}")
+    with ExitStack() as stack:
+        source = _open_source(path, args.max_dimension, stack)
+        config = stream_config(source, args.sport, args.athlete_height, args.box_height)
+        json_out = _open_json(args.json, stack)
+        report_out = sys.stderr if args.json == "-" else sys.stdout
+        bar = ProgressBar(sys.stderr, source.total, enabled=not args.quiet and sys.stderr.isatty())
+
+        report = Report()
+
+        def emit(events: list[AnalysisEvent]) -> None:
+            for event in events:
+                if json_out is not None and (
+                    args.all_events or event.event_type in REPORTED_EVENTS
+                ):
+                    json_out.write(event.to_json().decode() + "\n")
+                report.add(event)
+
+        analyzer = StreamAnalyzer(config)
+        reason = "end_of_input"
+        try:
+            for sample in source.samples:
+                emit(analyzer.process(sample))
+                bar.advance()
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        finally:
+            bar.close()
+        emit(analyzer.finish(reason))
+        if json_out is not None:
+            json_out.flush()
+        if not args.quiet:
+            report_out.write(format_report(source, config, report))
+            report_out.flush()
+    return 130 if reason == "interrupted" else 0
+
+
+def stream_config(
+    source: PoseSource,
+    sport: str | None,
+    athlete_height_m: float | None,
+    box_height_m: float | None,
+) -> StreamConfig:
+    """The analysis parameters: the command line's, else the recording's."""
+    params = source.params
+    chosen = Sport(sport) if sport is not None else (params.sport if params else None)
+    if chosen is None:
+        raise InputError(f"{source.description} does not say the sport: pass --sport")
+    height = athlete_height_m
+    if height is None and params is not None:
+        height = params.athlete_height_m
+    if height is None:
+        raise InputError(
+            f"{source.description} does not say the athlete's height: "
+            "pass --athlete-height M (metres)"
+        )
+    box = box_height_m
+    if box is None and params is not None and chosen is Sport.DROP_JUMP:
+        box = params.box_height_m
+    if chosen is Sport.DROP_JUMP and box is None:
+        raise InputError("a drop jump needs the box height: pass --box-height M (metres)")
+    if chosen is not Sport.DROP_JUMP and box is not None:
+        raise InputError(f"--box-height applies to drop jumps only, not to {chosen.value}")
+    stream_id = params.stream_id if params is not None else "analyze"
+    try:
+        return StreamConfig(stream_id, chosen, height, box)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+
+
+def _is_recording(path: Path) -> bool:
+    if path.suffix.lower() in RECORDING_SUFFIXES:
+        return True
+    with path.open("rb") as file:
+        head = file.read(8)
+    return head.startswith(_ARROW_MAGIC)
+
+
+def _open_source(path: Path, max_dimension: int, stack: ExitStack) -> PoseSource:
+    if _is_recording(path):
+        try:
+            recording = read_recording(path)
+        except (RecordingError, OSError) as exc:
+            raise InputError(str(exc)) from exc
+        return PoseSource(
+            f"recording {path}",
+            _recording_samples(recording),
+            recording.frame_count,
+            recording.params,
+            recording.params.fps,
+        )
+    return _open_video(path, max_dimension, stack)
+
+
+def _recording_samples(recording: Iterable[PoseSample]) -> Iterator[PoseSample]:
+    try:
+        yield from recording
+    except RecordingError as exc:
+        raise InputError(str(exc)) from exc
+
+
+def _open_video(path: Path, max_dimension: int, stack: ExitStack) -> PoseSource:
+    try:
+        from kinestream.connectors.video import VideoError, VideoReader, poses_from_video
+        from kinestream.operators.mediapipe_pose import (
+            MediaPipePoseEstimator,
+            PoseModelMissingError,
+        )
+    except ImportError as exc:
+        raise EstimatorError(f"video input needs OpenCV and MediaPipe: {exc}") from exc
+    try:
+        with VideoReader(path, max_dimension) as probe:
+            total, fps = probe.frame_count, probe.fps
+        estimator = MediaPipePoseEstimator()
+    except (VideoError, FileNotFoundError) as exc:
+        raise InputError(f"{exc} (not a recording either)") from exc
+    except PoseModelMissingError as exc:
+        raise EstimatorError(str(exc)) from exc
+    stack.callback(estimator.close)
+    samples = poses_from_video(path, estimator, max_dimension=max_dimension)
+    return PoseSource(f"video {path}", samples, total, None, fps)
+
+
+def _open_json(target: str | None, stack: ExitStack) -> TextIO | None:
+    if target is None:
+        return None
+    if target == "-":
+        return sys.stdout
+    try:
+        return stack.enter_context(Path(target).open("w", encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+# --- the readable report ------------------------------------------------------------------
+
+
+def format_report(source: PoseSource, config: StreamConfig, report: Report) -> str:
+    """The readable report: header, table of repetitions, warnings, session summary."""
+    lines = [f"kinestream analyze: {source.description}"]
+    facts = [f"sport {config.sport.value}", f"athlete {config.athlete_height_m:.2f} m"]
+    if config.box_height_m is not None:
+        facts.append(f"box {config.box_height_m:.2f} m")
+    if source.total is not None:
+        facts.append(f"{source.total} frames")
+    if source.fps:
+        facts.append(f"{source.fps:g} fps")
+    lines += ["  " + ", ".join(facts), ""]
+    if report.reps:
+        for start in range(0, len(report.reps), REPS_PER_TABLE):
+            lines += _rep_table(config.sport, report.reps[start : start + REPS_PER_TABLE])
+            lines.append("")
+    else:
+        lines += ["No repetitions found.", ""]
+    lines.append("Quality warnings:" if report.warnings else "Quality warnings: none")
+    for event in report.warnings:
+        code = event.payload.get("code", "?")
+        kind = " (error)" if event.event_type == "error" else ""
+        lines.append(
+            f"  {event.capture_time_s:8.3f} s  {code}{kind}: {event.payload.get('message', '')}"
+        )
+    lines.append("")
+    lines += _summary_lines(config.sport, report.summary, report.reps)
+    return "\n".join(lines) + "\n"
+
+
+def _units(sport: Sport) -> dict[str, str]:
+    return {spec.name: spec.unit for spec in METRICS[sport]}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _rep_table(sport: Sport, reps: list[AnalysisEvent]) -> list[str]:
+    units = _units(sport)
+    names = [name for name in units if any(name in rep.payload["metrics"] for rep in reps)]
+    for rep in reps:
+        names += [name for name in rep.payload["metrics"] if name not in names]
+    rows: list[list[str]] = [["metric", "unit", *(f"rep {rep.payload['rep']}" for rep in reps)]]
+    for name in names:
+        values = [_cell(rep.payload["metrics"].get(name)) for rep in reps]
+        rows.append([name, units.get(name, ""), *values])
+    quality = [rep.payload.get("quality", {}) for rep in reps]
+    rows.append(["confidence", "0-1", *(_cell(q.get("confidence")) for q in quality)])
+    rows.append(["warnings", "", *(",".join(q.get("warnings", [])) or "-" for q in quality)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    out = []
+    for row in rows:
+        left = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        right = [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
+        out.append("  ".join(left + right).rstrip())
+    return out
+
+
+def _summary_lines(
+    sport: Sport, summary: AnalysisEvent | None, reps: list[AnalysisEvent]
+) -> list[str]:
+    if summary is None:
+        return ["Session summary: none (the analysis did not finish)"]
+    p = summary.payload
+    lines = [
+        f"Session summary: {p['reps']} reps, {p['frames']} frames "
+        f"({p['dropped_frames']} dropped, {p.get('late_frames', 0)} late), "
+        f"{p['duration_s']:.2f} s, ended by {p['reason']}"
+    ]
+    units = _units(sport)
+    best = p.get("best") or {}
+    parts = []
+    for name, value in best.items():
+        # Show the best repetition's own value, as the table does, and which one it was.
+        candidates = [
+            (rep.payload["metrics"][name], rep.payload["rep"])
+            for rep in reps
+            if isinstance(rep.payload["metrics"].get(name), float)
+        ]
+        shown, which = max(candidates) if candidates else (value, None)
+        unit = units.get(name, "")
+        where = f" (rep {which})" if which is not None else ""
+        parts.append(f"{name} {_cell(shown)} {unit}".rstrip() + where)
+    if parts:
+        lines.append("  best: " + ", ".join(parts))
+    return lines
