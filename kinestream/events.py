@@ -25,6 +25,11 @@ Event types and their payload keys:
 
 Event ids are deterministic (UUID 5 over stream id, type, sequence number and index), so a
 replay or an at-least-once redelivery produces the same ids and duplicates can be dropped.
+
+``position`` numbers a stream's events in the order the dataflow emitted them: 0, 1, 2, …
+with no gaps, the same again when a resumed flow emits an event a second time. A reader
+that has seen position ``n`` resumes after it (the WebSocket relay's cursor). Events made
+outside the dataflow (``kinestream analyze``) have none.
 """
 
 from __future__ import annotations
@@ -65,8 +70,9 @@ def event_id_for(stream_id: str, event_type: str, seq: int, index: int = 0) -> s
 class AnalysisEvent:
     """One event of one stream's analysis.
 
-    ``seq`` is the sequence number of the frame whose arrival produced the event, and
-    ``capture_time_s`` that frame's capture timestamp (seconds, the producer's clock).
+    ``seq`` is the sequence number of the frame the event is about (``-1`` when none is
+    known), and ``capture_time_s`` that frame's capture timestamp (seconds, the producer's
+    clock). ``position`` is the event's place in its stream (see the module docstring).
     """
 
     event_type: EventType
@@ -75,6 +81,7 @@ class AnalysisEvent:
     capture_time_s: float
     payload: dict[str, Any] = field(default_factory=dict)
     index: int = 0
+    position: int | None = None
     schema_version: int = EVENT_SCHEMA_VERSION
 
     @property
@@ -91,6 +98,7 @@ class AnalysisEvent:
             "stream_id": self.stream_id,
             "seq": self.seq,
             "index": self.index,
+            "position": self.position,
             "capture_time_s": self.capture_time_s,
             "payload": self.payload,
         }
@@ -113,6 +121,7 @@ class AnalysisEvent:
                 capture_time_s=float(data["capture_time_s"]),
                 payload=dict(data.get("payload", {})),
                 index=int(data.get("index", 0)),
+                position=None if data.get("position") is None else int(data["position"]),
                 schema_version=int(data.get("schema_version", EVENT_SCHEMA_VERSION)),
             )
         except (KeyError, TypeError) as exc:

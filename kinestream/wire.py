@@ -33,7 +33,7 @@ keyed by the stream id (UTF-8), so one stream's messages stay in one partition, 
     Value: UTF-8 JSON object with ``schema_version``, ``type`` and ``stream_id``.
     ``type: "start"`` (:class:`StartMessage`) opens an analysis: ``sport``,
     ``athlete_height_m``, optional ``box_height_m``, ``athlete_id``, ``analysis_id``,
-    ``webhook_url``, ``api_key_id``, ``started_at_s`` (Unix seconds).
+    ``api_key_id`` (the API key that owns the analysis), ``started_at_s`` (Unix seconds).
     ``type: "end"`` (:class:`EndMessage`) closes it; optional ``last_seq`` tells the flow
     which frame is the last, so an end that overtakes the stream's last poses (they travel
     on another topic) waits for them.
@@ -43,8 +43,11 @@ keyed by the stream id (UTF-8), so one stream's messages stay in one partition, 
     event schema version) and ``ks-event-type``.
 
 ``webhooks`` (``kinestream.webhooks``)
-    Value: UTF-8 JSON :class:`WebhookDelivery`: the event, the URL and analysis it is for,
-    and a deterministic ``delivery_id`` (stable across redeliveries, for deduplication).
+    Value: UTF-8 JSON :class:`WebhookEvent`: an event that webhooks may subscribe to (every
+    type but ``metric_update``) of a session owned by an API key, with the session facts a
+    subscription filters on (``analysis_id``, ``api_key_id``, ``sport``, ``athlete_id``).
+    The flow cannot know the registered webhooks; the dispatcher (``kinestream webhooks``)
+    matches each event against them and makes one delivery per matching webhook.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from kinestream.events import AnalysisEvent
+from kinestream.events import EVENT_TYPES, AnalysisEvent
 from kinestream.operators.pose import NUM_LANDMARKS, PoseSample
 from kinestream.sports import Sport
 
@@ -89,7 +92,7 @@ _FLAG_LANDMARKS: Final = 1
 _FLAG_WORLD: Final = 2
 _LANDMARKS_BYTES: Final = NUM_LANDMARKS * 4 * 4
 _WORLD_BYTES: Final = NUM_LANDMARKS * 3 * 4
-_WEBHOOK_NAMESPACE: Final = uuid.UUID("0b7f3d1e-5c2a-4e61-8f0d-9a4b2c6e1d37")
+_ANALYSIS_NAMESPACE: Final = uuid.UUID("0b7f3d1e-5c2a-4e61-8f0d-9a4b2c6e1d37")
 
 
 class WireError(ValueError):
@@ -359,7 +362,6 @@ class StartMessage:
     box_height_m: float | None = None
     athlete_id: str | None = None
     analysis_id: str | None = None
-    webhook_url: str | None = None
     api_key_id: str | None = None
     started_at_s: float | None = None
 
@@ -383,7 +385,7 @@ class StartMessage:
         """The analysis id, or one derived from the stream id when the producer gave none."""
         if self.analysis_id is not None:
             return self.analysis_id
-        return str(uuid.uuid5(_WEBHOOK_NAMESPACE, f"analysis\x1f{self.stream_id}"))
+        return str(uuid.uuid5(_ANALYSIS_NAMESPACE, f"analysis\x1f{self.stream_id}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,7 +410,6 @@ def encode_control(message: ControlMessage) -> tuple[bytes, bytes]:
             box_height_m=message.box_height_m,
             athlete_id=message.athlete_id,
             analysis_id=message.analysis_id,
-            webhook_url=message.webhook_url,
             api_key_id=message.api_key_id,
             started_at_s=message.started_at_s,
         )
@@ -435,7 +436,6 @@ def decode_control(key: bytes | None, value: bytes | None) -> ControlMessage:
                 box_height_m=_opt(body.get("box_height_m"), _float),
                 athlete_id=_opt(body.get("athlete_id"), str),
                 analysis_id=_opt(body.get("analysis_id"), str),
-                webhook_url=_opt(body.get("webhook_url"), str),
                 api_key_id=_opt(body.get("api_key_id"), str),
                 started_at_s=_opt(body.get("started_at_s"), _float),
             )
@@ -480,65 +480,66 @@ def decode_event(key: bytes | None, value: bytes | None) -> AnalysisEvent:
     return event
 
 
-WEBHOOK_EVENT_TYPES: Final[frozenset[str]] = frozenset({"rep_complete", "session_summary"})
-"""The event types delivered to an analysis's webhook."""
+WEBHOOK_EVENT_TYPES: Final[frozenset[str]] = frozenset(EVENT_TYPES) - {"metric_update"}
+"""The event types a webhook may subscribe to (per-frame updates are for the WebSocket)."""
 
 
 @dataclass(frozen=True, slots=True)
-class WebhookDelivery:
-    """One event to POST to one analysis's webhook URL."""
+class WebhookEvent:
+    """An event for the webhook dispatcher, with the facts of the session it belongs to."""
 
-    webhook_url: str
-    analysis_id: str
     event: AnalysisEvent
+    analysis_id: str
+    api_key_id: str
+    sport: Sport
     athlete_id: str | None = None
 
-    @property
-    def delivery_id(self) -> str:
-        """Deterministic id: the same event for the same URL is the same delivery."""
-        return str(uuid.uuid5(_WEBHOOK_NAMESPACE, f"{self.event.event_id}\x1f{self.webhook_url}"))
+    def __post_init__(self) -> None:
+        if self.event.event_type not in WEBHOOK_EVENT_TYPES:
+            raise WireError(f"{self.event.event_type} events are not delivered to webhooks")
+        if not self.api_key_id:
+            raise WireError("a webhook event needs the API key that owns its session")
 
 
-def encode_webhook(delivery: WebhookDelivery) -> tuple[bytes, bytes]:
+def encode_webhook(item: WebhookEvent) -> tuple[bytes, bytes]:
     """Return the key (stream id) and value of a webhooks-topic message."""
     body = {
         "schema_version": WIRE_SCHEMA_VERSION,
-        "delivery_id": delivery.delivery_id,
-        "webhook_url": delivery.webhook_url,
-        "analysis_id": delivery.analysis_id,
-        "athlete_id": delivery.athlete_id,
-        "event": delivery.event.to_dict(),
+        "analysis_id": item.analysis_id,
+        "api_key_id": item.api_key_id,
+        "sport": item.sport.value,
+        "athlete_id": item.athlete_id,
+        "event": item.event.to_dict(),
     }
-    return encode_key(delivery.event.stream_id), _dump(body)
+    return encode_key(item.event.stream_id), _dump(body)
 
 
-def decode_webhook(key: bytes | None, value: bytes | None) -> WebhookDelivery:
+def decode_webhook(key: bytes | None, value: bytes | None) -> WebhookEvent:
     """Decode a webhooks-topic message."""
     stream_id = decode_key(key)
-    body = _load_object(value, "webhook delivery")
+    body = _load_object(value, "webhook event")
     if body.get("schema_version") != WIRE_SCHEMA_VERSION:
         raise WireError(f"unsupported webhook schema version {body.get('schema_version')!r}")
     try:
         event_body = body["event"]
         if not isinstance(event_body, dict):
-            raise WireError("webhook delivery's event is not an object")
-        delivery = WebhookDelivery(
-            webhook_url=str(body["webhook_url"]),
-            analysis_id=str(body["analysis_id"]),
-            athlete_id=_opt(body.get("athlete_id"), str),
+            raise WireError("webhook event's event is not an object")
+        item = WebhookEvent(
             event=AnalysisEvent.from_dict(event_body),
+            analysis_id=str(body["analysis_id"]),
+            api_key_id=str(body["api_key_id"]),
+            sport=Sport(body["sport"]),
+            athlete_id=_opt(body.get("athlete_id"), str),
         )
     except KeyError as exc:
-        raise WireError(f"webhook delivery lacks {exc.args[0]!r}") from exc
+        raise WireError(f"webhook event lacks {exc.args[0]!r}") from exc
     except ValueError as exc:
         if isinstance(exc, WireError):
             raise
-        raise WireError(f"invalid webhook delivery: {exc}") from exc
-    if delivery.event.stream_id != stream_id:
+        raise WireError(f"invalid webhook event: {exc}") from exc
+    if item.event.stream_id != stream_id:
         raise WireError("webhook event stream_id does not match its key")
-    if body.get("delivery_id") not in (None, delivery.delivery_id):
-        raise WireError("delivery_id does not match the delivery's content")
-    return delivery
+    return item
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -110,7 +110,6 @@ def test_control_round_trip() -> None:
         box_height_m=0.3,
         athlete_id="ath-9",
         analysis_id="8a0c8f0e-0000-4000-8000-000000000001",
-        webhook_url="https://coach.example/hook",
         api_key_id="k1",
         started_at_s=1_700_000_000.5,
     )
@@ -223,21 +222,24 @@ def test_event_round_trip_and_bad_input() -> None:
 
 
 def test_webhook_round_trip_and_bad_input() -> None:
-    delivery = wire.WebhookDelivery("https://h.example/x", "a-1", _event(), athlete_id="ath")
-    key, value = wire.encode_webhook(delivery)
-    decoded = wire.decode_webhook(key, value)
-    assert decoded == delivery
-    assert decoded.delivery_id == delivery.delivery_id
-    other = wire.WebhookDelivery("https://h.example/y", "a-1", _event())
-    assert other.delivery_id != delivery.delivery_id
+    item = wire.WebhookEvent(_event(), "a-1", "key-1", Sport.CMJ, athlete_id="ath")
+    key, value = wire.encode_webhook(item)
+    assert wire.decode_webhook(key, value) == item
     body = json.loads(value)
-    with pytest.raises(wire.WireError, match="delivery_id"):
-        wire.decode_webhook(key, json.dumps({**body, "delivery_id": "x"}).encode())
-    without_url = {k: v for k, v in body.items() if k != "webhook_url"}
-    with pytest.raises(wire.WireError, match="lacks 'webhook_url'"):
-        wire.decode_webhook(key, json.dumps(without_url).encode())
+    without_key = {k: v for k, v in body.items() if k != "api_key_id"}
+    with pytest.raises(wire.WireError, match="lacks 'api_key_id'"):
+        wire.decode_webhook(key, json.dumps(without_key).encode())
     with pytest.raises(wire.WireError, match="not an object"):
         wire.decode_webhook(key, json.dumps({**body, "event": 3}).encode())
+    with pytest.raises(wire.WireError, match="invalid webhook event"):
+        wire.decode_webhook(key, json.dumps({**body, "sport": "curling"}).encode())
+    with pytest.raises(wire.WireError, match="match its key"):
+        wire.decode_webhook(b"other-stream", value)
+    per_frame = AnalysisEvent("metric_update", "s1", 3, 0.0, {})
+    with pytest.raises(wire.WireError, match="not delivered to webhooks"):
+        wire.WebhookEvent(per_frame, "a-1", "key-1", Sport.CMJ)
+    with pytest.raises(wire.WireError, match="API key"):
+        wire.WebhookEvent(_event(), "a-1", "", Sport.CMJ)
 
 
 def test_topics_defaults_and_overrides() -> None:

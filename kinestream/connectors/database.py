@@ -36,10 +36,12 @@ from kinestream.wire import StartMessage
 _log = logging.getLogger(__name__)
 
 _INSERT_EVENTS: Final = """
-INSERT INTO events (event_id, stream_id, seq, event_type, captured_at, payload)
-SELECT e.event_id, e.stream_id, e.seq, e.event_type, to_timestamp(e.capture_s), e.payload::jsonb
-FROM unnest(%s::uuid[], %s::text[], %s::bigint[], %s::text[], %s::float8[], %s::text[])
-    AS e(event_id, stream_id, seq, event_type, capture_s, payload)
+INSERT INTO events (event_id, stream_id, position, seq, event_type, captured_at, payload)
+SELECT e.event_id, e.stream_id, e.position, e.seq, e.event_type, to_timestamp(e.capture_s),
+       e.payload::jsonb
+FROM unnest(%s::uuid[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[],
+            %s::text[])
+    AS e(event_id, stream_id, position, seq, event_type, capture_s, payload)
 ON CONFLICT (event_id) DO NOTHING
 """
 
@@ -67,17 +69,15 @@ ON CONFLICT DO NOTHING
 
 _UPSERT_ANALYSIS: Final = """
 INSERT INTO analyses AS a (analysis_id, stream_id, sport, athlete_id, athlete_height_m,
-                           box_height_m, status, api_key_id, webhook_url, created_at,
-                           ended_at, summary)
+                           box_height_m, status, api_key_id, created_at, ended_at, summary)
 VALUES (%(analysis_id)s, %(stream_id)s, %(sport)s, %(athlete_id)s, %(athlete_height_m)s,
-        %(box_height_m)s, %(status)s, %(api_key_id)s, %(webhook_url)s,
+        %(box_height_m)s, %(status)s, %(api_key_id)s,
         COALESCE(to_timestamp(%(started_at_s)s), now()),
         CASE WHEN %(ended)s THEN now() END, %(summary)s::jsonb)
 ON CONFLICT (stream_id) DO UPDATE SET
     athlete_id = COALESCE(a.athlete_id, EXCLUDED.athlete_id),
     box_height_m = COALESCE(a.box_height_m, EXCLUDED.box_height_m),
     api_key_id = COALESCE(a.api_key_id, EXCLUDED.api_key_id),
-    webhook_url = COALESCE(a.webhook_url, EXCLUDED.webhook_url),
     status = CASE
         WHEN a.status IN ('ended', 'idle') THEN a.status
         WHEN EXCLUDED.status IN ('ended', 'idle') THEN EXCLUDED.status
@@ -89,7 +89,7 @@ ON CONFLICT (stream_id) DO UPDATE SET
 
 @dataclass
 class _Batch:
-    events: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(6)])
+    events: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(7)])
     frames: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(6)])
     reps: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(13)])
     analyses: list[dict[str, Any]] = field(default_factory=list)
@@ -113,7 +113,6 @@ def _analysis_row(session: StartMessage, event: AnalysisEvent | None) -> dict[st
         "box_height_m": session.box_height_m,
         "status": "running" if reason is None else ("idle" if reason == "idle" else "ended"),
         "api_key_id": session.api_key_id,
-        "webhook_url": session.webhook_url,
         "started_at_s": session.started_at_s,
         "ended": summary is not None,
         "summary": json.dumps(summary) if summary is not None else None,
@@ -134,6 +133,7 @@ def _collect(items: Sequence[SessionEvent]) -> _Batch:
             (
                 event.event_id,
                 event.stream_id,
+                event.position,
                 event.seq,
                 event.event_type,
                 event.capture_time_s,

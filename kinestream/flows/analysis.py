@@ -2,11 +2,12 @@
 
     poses / control / frames topics ──decode──► (stream id, item) ──stateful "analyze"──►
         ├─► events topic    (every event, key = stream id)
-        ├─► webhooks topic  (rep_complete / session_summary of sessions with a webhook URL)
+        ├─► webhooks topic  (every event but metric_update of sessions owned by an API key)
         └─► database        (analyses, reps, frame_metrics, events; idempotent)
 
 A message that cannot be decoded becomes an ``error`` event of its stream (key), so the
-flow never stops on bad input. See :mod:`kinestream.flows.stream_logic` for the session
+flow never stops on bad input; one without a usable key becomes an error of the stream
+``_unkeyed``, which no session has. See :mod:`kinestream.flows.stream_logic` for the session
 lifecycle and :mod:`kinestream.wire` for every format.
 
 Run it with ``kinestream flow`` (see ``kinestream flow --help``), or directly::
@@ -20,6 +21,7 @@ access.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -45,6 +47,7 @@ from kinestream.events import AnalysisEvent
 from kinestream.flows.stream_logic import (
     Analyzer,
     AnalyzerFactory,
+    BadMessage,
     EstimatorFactory,
     KeyedInput,
     StreamSettings,
@@ -58,7 +61,7 @@ OutMessage = KafkaSinkMessage[bytes | None, bytes | None]
 Decoded = tuple[Literal["ok"], KeyedInput] | tuple[Literal["error"], SessionEvent]
 
 UNKEYED_STREAM = "_unkeyed"
-"""Stream id given to errors of messages without a usable key."""
+"""Stream id given to errors of messages without a usable key (never a session's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +123,15 @@ class FlowIO:
 
 
 def decode_message(topics: wire.Topics, msg: RawMessage) -> Decoded:
-    """Decode one consumed message by its topic; errors become ``error`` events."""
+    """Decode one consumed message by its topic.
+
+    A message of a known stream that cannot be decoded goes to that stream's step as a
+    :class:`BadMessage`; one without a usable key becomes an ``error`` event at once.
+    """
     try:
         stream_id = wire.decode_key(msg.key)
     except wire.WireError as exc:
-        return "error", _decode_error(UNKEYED_STREAM, msg, exc)
+        return "error", _unkeyed_error(msg, exc)
     try:
         item: wire.StartMessage | wire.EndMessage | wire.Frame | Any
         if msg.topic == topics.poses:
@@ -136,26 +143,24 @@ def decode_message(topics: wire.Topics, msg: RawMessage) -> Decoded:
         else:
             raise wire.WireError(f"message from unexpected topic {msg.topic!r}")
     except wire.WireError as exc:
-        return "error", _decode_error(stream_id, msg, exc)
+        return "ok", (stream_id, _bad_message(msg, exc))
     return "ok", (stream_id, item)
 
 
-def _decode_error(stream_id: str, msg: RawMessage, exc: Exception) -> SessionEvent:
-    # Deterministic id: the frame's seq when readable, else -1 with the offset as index.
+def _bad_message(msg: RawMessage, exc: Exception) -> BadMessage:
+    # Deterministic event id: the frame's seq when readable (else -1), and the message's
+    # place in Kafka as the index, so two bad messages never share an id.
     seq = wire.header_seq(msg.headers)
-    index = 0 if seq is not None else (msg.offset or 0) % 2**31
-    event = AnalysisEvent(
-        "error",
-        stream_id,
-        seq if seq is not None else -1,
-        0.0,
-        {
-            "code": "bad_message",
-            "message": f"{exc} (topic {msg.topic}, partition {msg.partition}, offset {msg.offset})",
-        },
-        index=index,
-    )
-    return SessionEvent(stream_id, None, event)
+    where = f"topic {msg.topic}, partition {msg.partition}, offset {msg.offset}"
+    index = zlib.crc32(where.encode()) & 0x7FFFFFFF
+    return BadMessage(seq if seq is not None else -1, index, f"{exc} ({where})")
+
+
+def _unkeyed_error(msg: RawMessage, exc: Exception) -> SessionEvent:
+    bad = _bad_message(msg, exc)
+    payload = {"code": "bad_message", "message": bad.message}
+    event = AnalysisEvent("error", UNKEYED_STREAM, bad.seq, 0.0, payload, index=bad.index)
+    return SessionEvent(UNKEYED_STREAM, None, event)
 
 
 def event_message(out: SessionEvent) -> OutMessage | None:
@@ -167,31 +172,31 @@ def event_message(out: SessionEvent) -> OutMessage | None:
 
 
 def webhook_message(out: SessionEvent) -> OutMessage | None:
-    """The webhooks-topic message of one output, if its session wants that event."""
+    """The webhooks-topic message of one output: events webhooks may subscribe to, of
+    sessions owned by an API key (the dispatcher matches them to the registrations)."""
     session, event = out.session, out.event
     if (
         event is None
         or session is None
-        or not session.webhook_url
+        or not session.api_key_id
         or event.event_type not in wire.WEBHOOK_EVENT_TYPES
     ):
         return None
-    delivery = wire.WebhookDelivery(
-        webhook_url=session.webhook_url,
-        analysis_id=session.effective_analysis_id,
+    item = wire.WebhookEvent(
         event=event,
+        analysis_id=session.effective_analysis_id,
+        api_key_id=session.api_key_id,
+        sport=session.sport,
         athlete_id=session.athlete_id,
     )
-    key, value = wire.encode_webhook(delivery)
+    key, value = wire.encode_webhook(item)
     return KafkaSinkMessage(key, value)
 
 
 def default_analyzer_factory(start: wire.StartMessage) -> Analyzer:
-    """Build the analysis engineer's :class:`StreamAnalyzer` for a started session."""
-    from kinestream.operators.analyzer import (  # type: ignore[import-not-found,unused-ignore]
-        StreamAnalyzer,
-        StreamConfig,
-    )
+    """Build the :class:`StreamAnalyzer` of a started session (``ValueError`` if the start's
+    parameters do not suit its sport)."""
+    from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
 
     config = StreamConfig(
         stream_id=start.stream_id,
@@ -205,9 +210,7 @@ def default_analyzer_factory(start: wire.StartMessage) -> Analyzer:
 
 def default_estimator_factory() -> PoseEstimator:
     """Build a MediaPipe pose estimator (one per stream, rebuilt after a resume)."""
-    from kinestream.operators.mediapipe_pose import (  # type: ignore[import-not-found,unused-ignore]
-        MediaPipePoseEstimator,
-    )
+    from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator
 
     estimator: PoseEstimator = MediaPipePoseEstimator()
     return estimator

@@ -3,14 +3,22 @@
 It wraps the stream's analyzer (pure, in :mod:`kinestream.operators`) with the session's
 lifecycle:
 
-- a ``start`` control message opens the session and builds the analyzer;
+- a ``start`` control message opens the session and builds the analyzer (a start whose
+  parameters do not suit its sport is an ``error`` event, code ``bad_start``, and opens
+  nothing);
 - pose samples (or frames, turned into poses by a per-stream estimator) go to the analyzer;
 - an ``end`` control message finishes the analyzer (``finish("end")``) and discards the
   state. When the end names a ``last_seq`` the stream has not reached yet (control and poses
   travel on different topics, so the end may overtake the last poses), the step waits for
   that frame or for ``end_grace_s``, whichever comes first;
 - no input for ``idle_timeout_s`` finishes the analyzer with ``finish("idle")`` and discards
-  the state.
+  the state;
+- a message of the stream that could not be decoded (:class:`BadMessage`) becomes an
+  ``error`` event of the stream (code ``bad_message``).
+
+Every event leaves the step numbered: ``position`` counts the stream's events from 0, in
+order, without gaps. The counter is part of the snapshot, so a resumed flow gives an event
+it emits again the same position (and, from the analyzer, the same id).
 
 Samples of a stream that has no session yet are held, at most ``max_pending`` of them,
 until its start arrives (the start may be overtaken too). A stream whose start never comes
@@ -57,11 +65,27 @@ class Analyzer(Protocol):
 
 
 AnalyzerFactory = Callable[[StartMessage], Analyzer]
+"""Builds a started stream's analyzer; raises ``ValueError`` for parameters it refuses."""
 EstimatorFactory = Callable[[], PoseEstimator]
 JpegDecoder = Callable[[bytes], npt.NDArray[np.uint8]]
 Clock = Callable[[], datetime]
 
-StreamInput = StartMessage | EndMessage | PoseSample | Frame
+
+@dataclass(frozen=True, slots=True)
+class BadMessage:
+    """A message keyed by this stream that could not be decoded.
+
+    ``seq`` is the frame's sequence number where its headers still say it (else ``-1``)
+    and ``index`` tells apart the bad messages of one ``seq`` (derived from the message's
+    topic, partition and offset), so that the error's event id is deterministic.
+    """
+
+    seq: int
+    index: int
+    message: str
+
+
+StreamInput = StartMessage | EndMessage | PoseSample | Frame | BadMessage
 """What the step receives for one stream id."""
 
 KeyedInput = tuple[str, StreamInput]
@@ -90,6 +114,8 @@ class StreamSnapshot:
     end: EndMessage | None = None
     highest_seq: int = -1
     reported_no_start: bool = False
+    emitted: int = 0
+    """Events emitted so far: the position of the next one."""
 
 
 def _utc_now() -> datetime:
@@ -128,6 +154,17 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
             return self._on_start(item)
         if isinstance(item, EndMessage):
             return self._on_end(item)
+        if isinstance(item, BadMessage):
+            self._touch()
+            error = AnalysisEvent(
+                "error",
+                self.stream_id,
+                item.seq,
+                0.0,
+                {"code": "bad_message", "message": item.message},
+                index=item.index,
+            )
+            return self._out([error]), StatefulLogic.RETAIN
         self._touch()
         if self.state.analyzer is None:
             return self._hold(item), StatefulLogic.RETAIN
@@ -162,7 +199,17 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         self._touch()
         if self.state.session is not None:
             return [], StatefulLogic.RETAIN  # a repeated start (redelivery): nothing new
-        analyzer = self.analyzer_factory(start)
+        try:
+            analyzer = self.analyzer_factory(start)
+        except ValueError as exc:
+            error = AnalysisEvent(
+                "error",
+                self.stream_id,
+                -1,
+                0.0,
+                {"code": "bad_start", "message": f"start refused: {exc}"},
+            )
+            return self._out([error]), StatefulLogic.RETAIN
         pending = self.state.pending
         self.state = replace(self.state, session=start, analyzer=analyzer, pending=())
         out = [SessionEvent(self.stream_id, start, None)]
@@ -189,7 +236,7 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         assert self.state.analyzer is not None
         events = self.state.analyzer.finish(reason)
         self._close_estimator()
-        return [SessionEvent(self.stream_id, self.state.session, e) for e in events]
+        return self._out(events)
 
     def _hold(self, item: PoseSample | Frame) -> list[SessionEvent]:
         pending = (*self.state.pending, item)
@@ -223,7 +270,7 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
                 "message": f"stream {self.stream_id!r} has no start control message ({why})",
             },
         )
-        return [SessionEvent(self.stream_id, None, event)]
+        return self._out([event])
 
     # -- analysis ---------------------------------------------------------------------------
 
@@ -232,15 +279,24 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         if isinstance(item, Frame):
             sample_or_error = self._estimate(item)
             if isinstance(sample_or_error, AnalysisEvent):
-                return [SessionEvent(self.stream_id, self.state.session, sample_or_error)]
+                return self._out([sample_or_error])
             sample = sample_or_error
         else:
             sample = item
         analyzer = self.state.analyzer
         if sample.seq > self.state.highest_seq:
             self.state = replace(self.state, highest_seq=sample.seq)
-        events = analyzer.process(sample)
-        return [SessionEvent(self.stream_id, self.state.session, e) for e in events]
+        return self._out(analyzer.process(sample))
+
+    def _out(self, events: list[AnalysisEvent]) -> list[SessionEvent]:
+        """Number the events and attach the session (``None`` before the start)."""
+        first = self.state.emitted
+        self.state = replace(self.state, emitted=first + len(events))
+        session = self.state.session
+        return [
+            SessionEvent(self.stream_id, session, replace(event, position=first + i))
+            for i, event in enumerate(events)
+        ]
 
     def _estimate(self, frame: Frame) -> PoseSample | AnalysisEvent:
         if self.estimator_factory is None or self.jpeg_decoder is None:

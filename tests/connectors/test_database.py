@@ -19,7 +19,7 @@ SESSION = StartMessage(
     1.75,
     box_height_m=0.4,
     athlete_id="ath-7",
-    webhook_url="https://h.example",
+    api_key_id="key-1",
     started_at_s=T0,
 )
 
@@ -101,7 +101,7 @@ def test_writing_the_same_outputs_twice_stores_each_once(migrated_database: str)
         ).fetchone()
         assert rep == ("ath-7", "drop_jump", 0.33, 0.52, 0.21, 1.57, True, "false", "0.9")
         analysis = conn.execute(
-            "SELECT analysis_id, sport, athlete_id, box_height_m, status, webhook_url,"
+            "SELECT analysis_id, sport, athlete_id, box_height_m, status, api_key_id,"
             " created_at = to_timestamp(%s), ended_at IS NOT NULL, summary->>'reason'"
             " FROM analyses",
             (T0,),
@@ -112,7 +112,7 @@ def test_writing_the_same_outputs_twice_stores_each_once(migrated_database: str)
             "ath-7",
             0.4,
             "ended",
-            "https://h.example",
+            "key-1",
             True,
             True,
             "end",

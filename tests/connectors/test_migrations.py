@@ -87,8 +87,8 @@ def test_concurrent_runs_apply_each_migration_once(fresh_database: str) -> None:
 def _insert_analysis(conn: psycopg.Connection[Any], stream_id: str) -> None:
     conn.execute(
         "INSERT INTO analyses (analysis_id, stream_id, sport, athlete_id, athlete_height_m,"
-        " box_height_m, webhook_url) VALUES (%s, %s, 'drop_jump', 'ath-1', 1.8, 0.3, %s)",
-        (f"an-{stream_id}", stream_id, "https://example.test/hook"),
+        " box_height_m, api_key_id) VALUES (%s, %s, 'drop_jump', 'ath-1', 1.8, 0.3, %s)",
+        (f"an-{stream_id}", stream_id, "key-1"),
     )
 
 

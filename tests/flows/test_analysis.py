@@ -39,6 +39,8 @@ class ToyAnalyzer:
     """
 
     def __init__(self, start: wire.StartMessage, frames_per_rep: int = 30) -> None:
+        if start.sport is Sport.DROP_JUMP and start.box_height_m is None:
+            raise ValueError("a drop jump needs a box height")
         self.stream_id = start.stream_id
         self.sport = start.sport.value
         self.frames_per_rep = frames_per_rep
@@ -148,7 +150,7 @@ def run_flow(
     stream: StreamSettings | None = None,
     estimator_factory: Any = None,
     recovery: RecoveryConfig | None = None,
-) -> tuple[list[AnalysisEvent], list[wire.WebhookDelivery]]:
+) -> tuple[list[AnalysisEvent], list[wire.WebhookEvent]]:
     events: list[OutMessage] = []
     hooks: list[OutMessage] = []
     settings = FlowSettings(
@@ -177,10 +179,17 @@ def by_type(events: list[AnalysisEvent], stream_id: str | None = None) -> Counte
     return Counter(e.event_type for e in events if stream_id in (None, e.stream_id))
 
 
+def assert_numbered(events: list[AnalysisEvent]) -> None:
+    """Each stream's events carry positions 0, 1, 2, ... in the order they were emitted."""
+    streams = {e.stream_id for e in events}
+    for stream_id in streams:
+        positions = [e.position for e in events if e.stream_id == stream_id]
+        assert positions == list(range(len(positions))), stream_id
+
+
 def test_session_lifecycle(runner: Runner) -> None:
-    hook = "https://coach.example/hook"
     inputs = [
-        start_msg("a", webhook_url=hook, athlete_id="ath-1"),
+        start_msg("a", api_key_id="key-1", athlete_id="ath-1"),
         start_msg("b"),
         *[
             m
@@ -199,15 +208,19 @@ def test_session_lifecycle(runner: Runner) -> None:
     summary = next(e for e in events if e.event_type == "session_summary" and e.stream_id == "a")
     assert summary.payload["reason"] == "end"
     assert summary.payload["reps"] == 2
-    # Only the session with a webhook gets deliveries, and only reps and the summary.
+    assert_numbered(events)
+    # Only the session an API key owns goes to the dispatcher, without per-frame updates.
     assert sorted(h.event.event_type for h in hooks) == [
         "rep_complete",
         "rep_complete",
         "session_summary",
     ]
-    assert {(h.webhook_url, h.athlete_id, h.event.stream_id) for h in hooks} == {
-        (hook, "ath-1", "a")
+    assert {(h.api_key_id, h.athlete_id, h.sport, h.event.stream_id) for h in hooks} == {
+        ("key-1", "ath-1", Sport.CMJ, "a")
     }
+    assert [h.event for h in hooks] == [
+        e for e in events if e.stream_id == "a" and e.event_type != "metric_update"
+    ]
 
 
 def test_bad_messages_become_error_events_and_the_flow_goes_on(runner: Runner) -> None:
@@ -229,6 +242,25 @@ def test_bad_messages_become_error_events_and_the_flow_goes_on(runner: Runner) -
     assert {e.stream_id for e in errors} == {"a", "_unkeyed"}
     assert by_type(events, "a")["rep_complete"] == 1
     assert by_type(events, "a")["session_summary"] == 1
+    # The stream's own bad messages are numbered with its events; the unkeyed one is not.
+    assert_numbered([e for e in events if e.stream_id == "a"])
+    assert [e.position for e in errors if e.stream_id == "_unkeyed"] == [None]
+    assert len({e.event_id for e in errors}) == 5
+
+
+def test_a_start_that_does_not_suit_its_sport_is_refused_and_reported(runner: Runner) -> None:
+    inputs: list[Any] = [
+        start_msg("dj", sport=Sport.DROP_JUMP),
+        *pose_msgs("dj", range(3)),
+        TestingSource.PAUSE(timedelta(seconds=1)),
+    ]
+    events, _ = run_flow(runner, inputs, stream=StreamSettings(idle_timeout_s=0.2))
+    assert [(e.event_type, e.payload["code"]) for e in events] == [
+        ("error", "bad_start"),
+        ("error", "no_start"),
+    ]
+    assert "box height" in events[0].payload["message"]
+    assert_numbered(events)
 
 
 def test_poses_before_the_start_are_held_until_it_arrives(runner: Runner) -> None:
@@ -327,7 +359,7 @@ def test_resume_after_abort_loses_no_state_and_repeats_the_same_event_ids(
     init_db_dir(tmp_path, 1)  # type: ignore[no-untyped-call]
     recovery = RecoveryConfig(str(tmp_path))  # type: ignore[no-untyped-call]
     inputs: list[Any] = [
-        start_msg("r", webhook_url="https://h.example"),
+        start_msg("r", api_key_id="key-1"),
         *pose_msgs("r", range(50)),
         TestingSource.ABORT(),
         *pose_msgs("r", range(50, 90)),
@@ -344,3 +376,8 @@ def test_resume_after_abort_loses_no_state_and_repeats_the_same_event_ids(
     # What was emitted twice (the epoch in flight) has the same ids both times.
     overlap = {e.event_id for e in first} & {e.event_id for e in second}
     assert all(everything[i].seq < 50 for i in overlap)
+    # ... and the same positions: merged, the stream is numbered without gaps or doubles.
+    by_id = {e.event_id: e.position for e in first}
+    assert all(by_id[e.event_id] == e.position for e in second if e.event_id in by_id)
+    merged_positions = sorted(e.position for e in everything.values() if e.position is not None)
+    assert merged_positions == list(range(len(everything)))

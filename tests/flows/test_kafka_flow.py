@@ -53,7 +53,7 @@ class Athlete:
             self.trial.sport,
             self.trial.athlete_height_m,
             athlete_id=f"athlete-{self.stream_id}",
-            webhook_url=f"https://coach.example/{self.stream_id}",
+            api_key_id="key-1",
             started_at_s=T0,
         )
 
@@ -197,6 +197,15 @@ def _expected_reps(group: list[Athlete]) -> set[tuple[Any, ...]]:
     }
 
 
+def _positions_are_dense(url: str) -> bool:
+    """Every stream's stored events are numbered 0..n-1: none missing, none twice."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT stream_id, array_agg(position ORDER BY position) FROM events GROUP BY stream_id"
+        ).fetchall()
+    return bool(rows) and all(list(p) == list(range(len(p))) for _, p in rows)
+
+
 def _wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -235,6 +244,7 @@ def test_poses_in_events_out(
     )
     assert _reps(migrated_database) == _expected_reps(group)
     assert _ended(migrated_database) == 3
+    assert _positions_are_dense(migrated_database)
 
 
 def _flow_env(kafka: str, topics: wire.Topics, url: str) -> dict[str, str]:
@@ -274,6 +284,8 @@ def test_kill_9_mid_stream_and_resume_loses_nothing_and_duplicates_nothing(
     reps = _reps(migrated_database)
     assert reps == _expected_reps(group)
     assert reps_before_crash <= reps
+    # Every event once, numbered as an uninterrupted run numbers them.
+    assert _positions_are_dense(migrated_database)
     # No stream state was lost: each summary counts every frame of its stream.
     with psycopg.connect(migrated_database) as conn:
         summaries = conn.execute(
@@ -293,6 +305,10 @@ def test_kill_9_mid_stream_and_resume_loses_nothing_and_duplicates_nothing(
     assert all(len(ids) == 1 for ids in ids_by_content.values())
     expected_ids = {e.event_id for a in group for e in a.expected_events()}
     assert {e.event_id for e in events} == expected_ids
+    positions: dict[str, set[int | None]] = defaultdict(set)
+    for e in events:
+        positions[e.event_id].add(e.position)
+    assert all(len(p) == 1 for p in positions.values())
 
 
 def _free_ports(n: int) -> list[int]:
@@ -345,3 +361,6 @@ def test_two_processes_give_the_same_reps_as_one(
     run_main(build_flow(single))  # type: ignore[no-untyped-call]
     single_events = _events(kafka_bootstrap, single.topics.events)
     assert sorted(e.event_id for e in single_events) == sorted(e.event_id for e in cluster_events)
+    assert sorted((e.event_id, e.position) for e in single_events) == sorted(
+        (e.event_id, e.position) for e in cluster_events
+    )

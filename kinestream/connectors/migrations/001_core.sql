@@ -11,7 +11,6 @@ CREATE TABLE IF NOT EXISTS analyses (
     box_height_m      double precision,
     status            text NOT NULL DEFAULT 'created',
     api_key_id        text,
-    webhook_url       text,
     created_at        timestamptz NOT NULL DEFAULT now(),
     ended_at          timestamptz,
     summary           jsonb
@@ -50,10 +49,13 @@ CREATE TABLE IF NOT EXISTS frame_metrics (
     PRIMARY KEY (stream_id, seq, captured_at)
 );
 
--- Every analysis event, as emitted (see kinestream.events); event ids are deterministic.
+-- Every analysis event, as emitted (see kinestream.events); event ids are deterministic and
+-- `position` numbers a stream's events in emission order (NULL for events made outside the
+-- dataflow's per-stream step).
 CREATE TABLE IF NOT EXISTS events (
     event_id     uuid PRIMARY KEY,
     stream_id    text NOT NULL,
+    position     bigint,
     seq          bigint NOT NULL,
     event_type   text NOT NULL,
     captured_at  timestamptz NOT NULL,
@@ -61,4 +63,4 @@ CREATE TABLE IF NOT EXISTS events (
     inserted_at  timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE INDEX IF NOT EXISTS events_stream_id_seq_idx ON events (stream_id, seq);
+CREATE INDEX IF NOT EXISTS events_stream_id_position_idx ON events (stream_id, position);
