@@ -48,6 +48,9 @@ keyed by the stream id (UTF-8), so one stream's messages stay in one partition, 
     subscription filters on (``analysis_id``, ``api_key_id``, ``sport``, ``athlete_id``).
     The flow cannot know the registered webhooks; the dispatcher (``kinestream webhooks``)
     matches each event against them and makes one delivery per matching webhook.
+
+``webhooks.dead`` (``kinestream.webhooks.dead``)
+    Deliveries the dispatcher gave up on after its last try (see the dispatcher's module).
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ DEFAULT_POSES_TOPIC: Final = "kinestream.poses"
 DEFAULT_CONTROL_TOPIC: Final = "kinestream.control"
 DEFAULT_EVENTS_TOPIC: Final = "kinestream.events"
 DEFAULT_WEBHOOKS_TOPIC: Final = "kinestream.webhooks"
+DEFAULT_DEAD_LETTERS_TOPIC: Final = "kinestream.webhooks.dead"
 
 HEADER_SCHEMA: Final = "ks-schema"
 HEADER_SEQ: Final = "ks-seq"
@@ -108,10 +112,11 @@ class Topics:
     control: str = DEFAULT_CONTROL_TOPIC
     events: str = DEFAULT_EVENTS_TOPIC
     webhooks: str = DEFAULT_WEBHOOKS_TOPIC
+    dead_letters: str = DEFAULT_DEAD_LETTERS_TOPIC
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "") -> Topics:
-        """Read overrides from ``KINESTREAM_TOPIC_FRAMES`` … ``KINESTREAM_TOPIC_WEBHOOKS``.
+        """Read overrides from ``KINESTREAM_TOPIC_FRAMES`` … ``KINESTREAM_TOPIC_DEAD_LETTERS``.
 
         ``prefix`` is put in front of every default name (a test's private namespace).
         """
@@ -126,6 +131,7 @@ class Topics:
             control=pick("control", DEFAULT_CONTROL_TOPIC),
             events=pick("events", DEFAULT_EVENTS_TOPIC),
             webhooks=pick("webhooks", DEFAULT_WEBHOOKS_TOPIC),
+            dead_letters=pick("dead_letters", DEFAULT_DEAD_LETTERS_TOPIC),
         )
 
     @classmethod
