@@ -1,7 +1,9 @@
 """One stream's analysis: pose samples in, analysis events out.
 
 :class:`StreamAnalyzer` is a plain, picklable object. It orders the stream (duplicates and
-late frames dropped, gaps counted), measures the body in each frame, calibrates on quiet
+late frames dropped, gaps counted), measures the body in each frame, keeps to one athlete
+when the pose tracker jumps to someone else (:mod:`kinestream.operators.athlete_lock`;
+another person's frames count as frames without the athlete), calibrates on quiet
 standing, smooths the CoM (:mod:`kinestream.operators.smoothing`, which adds a fixed lag of
 about 40 ms), runs the sport's phase machine and turns its outputs into
 :class:`~kinestream.events.AnalysisEvent` values. Its state is bounded (a few seconds of
@@ -17,6 +19,7 @@ from typing import Any, Final
 
 from kinestream.events import AnalysisEvent, EventType
 from kinestream.operators.anthropometry import BodyMeasurement, measure
+from kinestream.operators.athlete_lock import AthleteLock
 from kinestream.operators.calibration import Calibration, QuietStandingDetector
 from kinestream.operators.phases.base import (
     Frame,
@@ -92,7 +95,8 @@ class StreamAnalyzer:
         self._pending: deque[tuple[int, float, float, float]] = deque()
         self._last_body: tuple[float, BodyMeasurement] | None = None
         self._missing_since: float | None = None
-        self._lost_warned = False
+        self._lock = AthleteLock()
+        self._ignoring_other = False
         self._quality = QualityTracker()
         self._events: list[AnalysisEvent] = []
         self._index: dict[tuple[str, int], int] = {}
@@ -135,7 +139,6 @@ class StreamAnalyzer:
             self._on_missing(sample)
         else:
             self._missing_since = None
-            self._lost_warned = False
             self._on_body(sample, body)
         return self._events
 
@@ -181,6 +184,19 @@ class StreamAnalyzer:
     def _accept(self, sample: PoseSample) -> BodyMeasurement | None:
         """Measure the body, rejecting frames where the tracker jumped to someone else."""
         body = measure(sample)
+        if body is not None and not self._lock.accept(sample.timestamp_s, body):
+            if not self._ignoring_other:
+                self._ignoring_other = True
+                self._warn(
+                    sample.seq,
+                    sample.timestamp_s,
+                    "other_person",
+                    "the pose tracker found someone out of the athlete's reach; "
+                    "ignoring them until the athlete is back in view",
+                )
+            return None
+        if body is not None:
+            self._ignoring_other = False
         if body is None or self._calibration is None:
             if body is not None:
                 self._last_body = (sample.timestamp_s, body)
