@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint typecheck services-up services-down clean
+.PHONY: venv run test bench lint typecheck services-up services-down clean
 
 # The virtual environment, (re)installed only when pyproject.toml or the lock changed.
 venv: $(STAMP)
@@ -22,6 +22,10 @@ run: venv
 # infra/test.sh starts and always stops. Pass pytest arguments as PYTEST_ARGS="-k kafka".
 test: venv
 	VENV=$(VENV) infra/test.sh $(PYTEST_ARGS)
+
+# Every benchmark (figures, not tests) against throwaway servers, stopped afterwards.
+bench: venv
+	VENV=$(VENV) infra/bench.sh $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -81,6 +81,21 @@ def database_mode(conninfo: str) -> Mode:
         return _mode(conn)
 
 
+def pending_migrations(conninfo: str) -> list[str]:
+    """Names of the migrations the database at ``conninfo`` still needs (``[]``: current)."""
+    with psycopg.connect(conninfo) as conn:
+        mode = _mode(conn)
+        table = conn.execute("SELECT to_regclass(%s)", (MIGRATIONS_TABLE,)).fetchone()
+        done: set[str] = set()
+        if table is not None and table[0] is not None:
+            done = {str(row[0]) for row in conn.execute("SELECT name FROM schema_migrations")}
+    return [
+        m.name
+        for m in load_migrations()
+        if m.name not in done and (mode == "timescaledb" or not m.timescale_only)
+    ]
+
+
 def migrate(conninfo: str) -> list[str]:
     """Apply the pending migrations to the database at ``conninfo``; return their names."""
     with psycopg.connect(conninfo, autocommit=True) as conn:

@@ -78,10 +78,20 @@ class FlowSettings:
     tail: bool = True
     """Wait for new messages at the topics' end (``False``: stop there; tests, backfills)."""
     stream: StreamSettings = field(default_factory=StreamSettings)
-    kafka_batch_size: int = 1000
+    kafka_batch_size: int | None = None
+    """Messages the source hands on at most per batch; outputs leave at the end of a batch.
+    ``None``: 1000 for poses only, 32 with frames (pose estimation takes milliseconds a
+    frame, and a long batch would hold the events of its first frames back)."""
     kafka_config: Mapping[str, str] = field(default_factory=dict)
     database_batch_rows: int = 5000
     flow_id: str = "kinestream_analysis"
+
+    @property
+    def source_batch_size(self) -> int:
+        """The Kafka source's batch size (see ``kafka_batch_size``)."""
+        if self.kafka_batch_size is not None:
+            return self.kafka_batch_size
+        return 32 if self.frames else 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FlowSettings:
@@ -240,7 +250,7 @@ def kafka_source(settings: FlowSettings) -> KafkaSource:
         tail=settings.tail,
         starting_offset=OFFSET_END if settings.from_end else OFFSET_BEGINNING,
         add_config=dict(settings.kafka_config),
-        batch_size=settings.kafka_batch_size,
+        batch_size=settings.source_batch_size,
         raise_on_errors=False,
     )
 

@@ -79,6 +79,13 @@ def add_flow_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     flow.add_argument("--no-frames", action="store_true", help="do not consume the frames topic")
     flow.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="Kafka messages per batch; events leave at the end of a batch "
+        "(default 1000 for poses only, 32 with frames)",
+    )
+    flow.add_argument(
         "--from-end", action="store_true", help="without recovery state, skip the topics' backlog"
     )
     flow.add_argument(
@@ -103,6 +110,14 @@ def run_flow_command(args: argparse.Namespace) -> int:
     if (args.process_id is None) != (args.addresses is None):
         print("kinestream flow: -i and -a go together", file=sys.stderr)
         return 2
+    if args.batch_size is not None and args.batch_size < 1:
+        print("kinestream flow: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    if args.database_url is not None:
+        problem = _schema_problem(args.database_url)
+        if problem is not None:
+            print(f"kinestream flow: {problem}", file=sys.stderr)
+            return 2
     settings = FlowSettings(
         brokers=tuple(b.strip() for b in args.brokers.split(",") if b.strip()),
         topics=Topics.from_env(prefix=args.topic_prefix),
@@ -111,6 +126,7 @@ def run_flow_command(args: argparse.Namespace) -> int:
         from_end=args.from_end,
         tail=not args.stop_at_end,
         stream=StreamSettings(idle_timeout_s=args.idle_timeout_s),
+        kafka_batch_size=args.batch_size,
     )
     recovery = None
     if args.recovery_dir is not None:
@@ -129,3 +145,20 @@ def run_flow_command(args: argparse.Namespace) -> int:
         recovery_config=recovery,
     )
     return 0
+
+
+def _schema_problem(database_url: str) -> str | None:
+    """Why the flow cannot write to the database, or ``None`` when it can."""
+    import psycopg
+
+    from kinestream.connectors.migrations import pending_migrations
+
+    try:
+        pending = pending_migrations(database_url)
+    except psycopg.Error as error:
+        return f"cannot use the database: {str(error).strip()}"
+    if pending:
+        return (
+            f"the database lacks migrations {', '.join(pending)}: run `kinestream db migrate` first"
+        )
+    return None

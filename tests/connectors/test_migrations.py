@@ -12,7 +12,12 @@ import psycopg
 import pytest
 
 from kinestream.cli import main
-from kinestream.connectors.migrations import database_mode, load_migrations, migrate
+from kinestream.connectors.migrations import (
+    database_mode,
+    load_migrations,
+    migrate,
+    pending_migrations,
+)
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -205,3 +210,21 @@ def test_cli_without_a_database_says_how_to_give_one(
 
     assert main(["db", "migrate"]) == 2
     assert "KINESTREAM_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_pending_migrations_are_what_migrate_applies(fresh_database: str) -> None:
+    before = pending_migrations(fresh_database)
+    assert before[0] == "001_core"
+    assert migrate(fresh_database) == before
+    assert pending_migrations(fresh_database) == []
+
+
+def test_flow_refuses_a_database_without_the_schema(
+    fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["flow", "--database-url", fresh_database, "--brokers", "127.0.0.1:1"])
+    assert status == 2
+    assert "run `kinestream db migrate`" in capsys.readouterr().err
+    unreachable = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
+    assert main(["flow", "--database-url", unreachable]) == 2
+    assert "cannot use the database" in capsys.readouterr().err
