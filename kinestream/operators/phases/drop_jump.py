@@ -10,6 +10,7 @@ relative to that ground.
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 from kinestream.operators.calibration import Calibration
@@ -17,6 +18,7 @@ from kinestream.operators.phases.base import Frame, JumpMachine, MachineWarning,
 
 FALL_SPEED_M_S: Final = 0.3
 STOPPED_SPEED_M_S: Final = 0.4
+STOP_WINDOW_S: Final = 0.03
 MAX_DROP_S: Final = 1.0
 MAX_CONTACT_S: Final = 1.5
 JUMPED_UP_M: Final = 0.04
@@ -60,9 +62,20 @@ class DropJump(JumpMachine):
             self.drop_s = self.backtrack(-self.onset_velocity_m_s, rising=False, from_rest=True)
             self.enter("drop", self.drop_s, out)
 
-    def _foot_speed(self, back: int) -> float:
-        a, b = self.history[-1 - back - 1], self.history[-1 - back]
-        return (b.foot_m - a.foot_m) / (b.time_s - a.time_s)
+    def _foot_speed(self) -> float:
+        """Vertical foot speed: least-squares slope over the last ``STOP_WINDOW_S`` (at
+        least two frames), so that landmark noise does not pass for a stop at high fps."""
+        now = self.history[-1].time_s
+        recent = [f for f in self.history if now - f.time_s <= STOP_WINDOW_S + 1e-9]
+        if len(recent) < 2:
+            recent = list(self.history)[-2:]
+        points = [(f.time_s, f.foot_m) for f in recent if not math.isnan(f.foot_m)]
+        if len(points) < 2:
+            return math.nan
+        mean_t = sum(t for t, _ in points) / len(points)
+        mean_h = sum(h for _, h in points) / len(points)
+        spread = sum((t - mean_t) ** 2 for t, _ in points)
+        return sum((t - mean_t) * (h - mean_h) for t, h in points) / spread
 
     def _drop(self, frame: Frame, out: list[Output]) -> None:
         assert self.drop_s is not None
@@ -72,7 +85,7 @@ class DropJump(JumpMachine):
             return
         if len(self.history) < 3 or frame.foot_m > -0.5 * self.box_height_m:
             return
-        if abs(self._foot_speed(0)) < STOPPED_SPEED_M_S and self._foot_speed(1) < STOPPED_SPEED_M_S:
+        if abs(self._foot_speed()) < STOPPED_SPEED_M_S:
             prev = self.history[-2]
             self.ground_m = 0.5 * (prev.foot_m + frame.foot_m)
             self.contact_s = self.refine_touchdown()
