@@ -10,7 +10,10 @@ only then).
 Output: a progress bar on stderr (terminals only), then a table of the repetitions, the
 quality warnings and the session summary on stdout (on stderr when ``--json -`` takes
 stdout). ``--json`` writes the events as JSON lines
-(:meth:`~kinestream.events.AnalysisEvent.to_json`). Exit status 0 when the input was
+(:meth:`~kinestream.events.AnalysisEvent.to_json`). ``--plot`` draws the session
+(:mod:`kinestream.pictures.plot`) and ``--overlay`` the skeleton and the live analysis on
+the video's frames, or on a recording's JPEGs (:mod:`kinestream.pictures.overlay`); both
+import their drawing libraries only then. Exit status 0 when the input was
 analysed, 2 on bad input or arguments, 1 when the pose estimator cannot run, 130 when
 interrupted (the report of what was analysed so far is still written).
 """
@@ -23,20 +26,33 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from kinestream.connectors.recording import RecordingError, RecordingParams, read_recording
+import numpy as np
+import numpy.typing as npt
+
+from kinestream.connectors.recording import (
+    Recording,
+    RecordingError,
+    RecordingParams,
+    read_recording,
+)
 from kinestream.events import AnalysisEvent, EventType
 from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
 from kinestream.operators.pose import PoseSample
+from kinestream.pictures.trace import SessionTrace
 from kinestream.progress import ProgressBar
 from kinestream.sports import METRICS, Sport
+
+if TYPE_CHECKING:
+    from kinestream.pictures.overlay import OverlayWriter
 
 REPORTED_EVENTS: Final[frozenset[EventType]] = frozenset(
     {"rep_complete", "quality_warning", "error", "session_summary"}
 )
 RECORDING_SUFFIXES: Final = frozenset({".arrow", ".ipc", ".feather", ".arrows"})
 REPS_PER_TABLE: Final = 6
+OVERLAY_FALLBACK_FPS: Final = 30.0
 _ARROW_MAGIC: Final = (b"ARROW1", b"\xff\xff\xff\xff")
 
 
@@ -48,15 +64,21 @@ class EstimatorError(Exception):
     """The pose estimator cannot run here: the command exits with status 1."""
 
 
+Picture = bytes | npt.NDArray[np.uint8]
+"""A frame's pixels: a recording's JPEG, or a video frame's RGB array."""
+
+
 @dataclass
 class PoseSource:
-    """Where the samples come from, how many there are (if known) and what it says."""
+    """Where the frames come from: each one's pose sample and picture (``None`` where the
+    input keeps none), how many there are (if known) and what the input says."""
 
     description: str
-    samples: Iterable[PoseSample]
+    frames: Iterable[tuple[PoseSample, Picture | None]]
     total: int | None
     params: RecordingParams | None = None
     fps: float | None = None
+    has_pictures: bool = False
 
 
 @dataclass
@@ -131,6 +153,21 @@ def add_analyze_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="PX",
         help="video input: shrink frames so their long side is at most PX (default 1280)",
     )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="draw CoM height and velocity against time, phases shaded and reps marked, to PNG",
+    )
+    parser.add_argument(
+        "--overlay",
+        type=Path,
+        default=None,
+        metavar="MP4",
+        help="draw the skeleton, the phase and live metrics on each frame and write the "
+        "video to MP4 (video input, or a recording with JPEGs)",
+    )
     parser.set_defaults(handler=run_analyze)
 
 
@@ -154,9 +191,14 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"not a file: {path}")
     with ExitStack() as stack:
         source = _open_source(path, args.max_dimension, stack)
-        config = stream_config(source, args.sport, args.athlete_height, args.box_height)
+        config = stream_config(
+            source.description, source.params, args.sport, args.athlete_height, args.box_height
+        )
         json_out = _open_json(args.json, stack)
         report_out = sys.stderr if args.json == "-" else sys.stdout
+        _check_output(args.plot, "--plot")
+        overlay = _open_overlay(args.overlay, source, stack)
+        trace = SessionTrace() if args.plot is not None else None
         bar = ProgressBar(sys.stderr, source.total, enabled=not args.quiet and sys.stderr.isatty())
 
         report = Report()
@@ -168,12 +210,17 @@ def _run(args: argparse.Namespace) -> int:
                 ):
                     json_out.write(event.to_json().decode() + "\n")
                 report.add(event)
+            if trace is not None:
+                trace.add(events)
 
         analyzer = StreamAnalyzer(config)
         reason = "end_of_input"
         try:
-            for sample in source.samples:
-                emit(analyzer.process(sample))
+            for sample, picture in source.frames:
+                events = analyzer.process(sample)
+                emit(events)
+                if overlay is not None and picture is not None:
+                    overlay.write(picture, sample, events)
                 bar.advance()
         except KeyboardInterrupt:
             reason = "interrupted"
@@ -182,30 +229,69 @@ def _run(args: argparse.Namespace) -> int:
         emit(analyzer.finish(reason))
         if json_out is not None:
             json_out.flush()
+        pictures = []
+        if trace is not None:
+            _save_plot(trace, args.plot, f"{source.description}: {config.sport.value}")
+            pictures.append(f"plot: {args.plot}")
+        if overlay is not None:
+            overlay.close()
+            pictures.append(f"overlay: {args.overlay} ({overlay.frames_written} frames)")
         if not args.quiet:
             report_out.write(format_report(source, config, report))
+            report_out.write("".join(line + "\n" for line in pictures))
             report_out.flush()
     return 130 if reason == "interrupted" else 0
 
 
+def _check_output(path: Path | None, option: str) -> None:
+    if path is not None and not path.parent.is_dir():
+        raise InputError(f"{option}: no such directory: {path.parent}")
+
+
+def _open_overlay(path: Path | None, source: PoseSource, stack: ExitStack) -> OverlayWriter | None:
+    """The overlay video's writer, or ``None`` without ``--overlay``."""
+    if path is None:
+        return None
+    _check_output(path, "--overlay")
+    if not source.has_pictures:
+        raise InputError(
+            f"--overlay needs the frames' pictures: {source.description} has none "
+            "(give a video, or a recording with a jpeg column)"
+        )
+    from kinestream.pictures.overlay import OverlayWriter
+
+    return stack.enter_context(OverlayWriter(path, source.fps or OVERLAY_FALLBACK_FPS))
+
+
+def _save_plot(trace: SessionTrace, path: Path, title: str) -> None:
+    from kinestream.pictures.plot import save_session_plot
+
+    try:
+        save_session_plot(trace, path, title)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
 def stream_config(
-    source: PoseSource,
+    description: str,
+    params: RecordingParams | None,
     sport: str | None,
     athlete_height_m: float | None,
     box_height_m: float | None,
 ) -> StreamConfig:
-    """The analysis parameters: the command line's, else the recording's."""
-    params = source.params
+    """The analysis parameters: the command line's, else the recording's ``params``.
+
+    Raises :class:`InputError` naming the option to pass when neither says one.
+    """
     chosen = Sport(sport) if sport is not None else (params.sport if params else None)
     if chosen is None:
-        raise InputError(f"{source.description} does not say the sport: pass --sport")
+        raise InputError(f"{description} does not say the sport: pass --sport")
     height = athlete_height_m
     if height is None and params is not None:
         height = params.athlete_height_m
     if height is None:
         raise InputError(
-            f"{source.description} does not say the athlete's height: "
-            "pass --athlete-height M (metres)"
+            f"{description} does not say the athlete's height: pass --athlete-height M (metres)"
         )
     box = box_height_m
     if box is None and params is not None and chosen is Sport.DROP_JUMP:
@@ -237,24 +323,30 @@ def _open_source(path: Path, max_dimension: int, stack: ExitStack) -> PoseSource
             raise InputError(str(exc)) from exc
         return PoseSource(
             f"recording {path}",
-            _recording_samples(recording),
+            _recording_frames(recording),
             recording.frame_count,
             recording.params,
             recording.params.fps,
+            has_pictures=recording.has_jpeg,
         )
     return _open_video(path, max_dimension, stack)
 
 
-def _recording_samples(recording: Iterable[PoseSample]) -> Iterator[PoseSample]:
+def _recording_frames(recording: Recording) -> Iterator[tuple[PoseSample, Picture | None]]:
     try:
-        yield from recording
+        yield from recording.frames()
     except RecordingError as exc:
         raise InputError(str(exc)) from exc
 
 
 def _open_video(path: Path, max_dimension: int, stack: ExitStack) -> PoseSource:
     try:
-        from kinestream.connectors.video import VideoError, VideoReader, poses_from_video
+        from kinestream.connectors.video import (
+            VideoError,
+            VideoReader,
+            estimate_poses,
+            read_frames,
+        )
         from kinestream.operators.mediapipe_pose import (
             MediaPipePoseEstimator,
             PoseModelMissingError,
@@ -270,8 +362,8 @@ def _open_video(path: Path, max_dimension: int, stack: ExitStack) -> PoseSource:
     except PoseModelMissingError as exc:
         raise EstimatorError(str(exc)) from exc
     stack.callback(estimator.close)
-    samples = poses_from_video(path, estimator, max_dimension=max_dimension)
-    return PoseSource(f"video {path}", samples, total, None, fps)
+    frames = estimate_poses(read_frames(path, max_dimension), estimator)
+    return PoseSource(f"video {path}", frames, total, None, fps, has_pictures=True)
 
 
 def _open_json(target: str | None, stack: ExitStack) -> TextIO | None:

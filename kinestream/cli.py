@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db_commands(sub)
     _add_flow_commands(sub)
     _add_analyze_commands(sub)
+    _add_stream_io_commands(sub)
     return parser
 
 
@@ -30,6 +31,16 @@ def _add_analyze_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
     add_analyze_command(sub)
     add_simulate_command(sub)
+
+
+def _add_stream_io_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from kinestream.publish import add_publish_command
+    from kinestream.record import add_record_command
+    from kinestream.replay import add_replay_command
+
+    add_publish_command(sub)
+    add_record_command(sub)
+    add_replay_command(sub)
 
 
 def _add_flow_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

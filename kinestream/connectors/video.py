@@ -6,14 +6,15 @@ presentation time from the container (``CAP_PROP_POS_MSEC``), falling back to th
 timestamp plus one frame period (from the container's fps) where the container gives none or
 one that does not increase; for a camera it is the time since the camera was opened, on the
 monotonic clock. Frames are downscaled so that their long side is at most ``max_dimension``
-pixels (aspect kept, never upscaled).
+pixels (aspect kept, never upscaled). :func:`estimate_poses` pairs each frame with its pose
+(:class:`PosedFrame`, for drawing on it); :func:`poses_from_video` yields the poses alone.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, NamedTuple
@@ -165,6 +166,19 @@ def _limited(reader: VideoReader, limit: int | None) -> Iterator[VideoFrame]:
             yield frame
 
 
+class PosedFrame(NamedTuple):
+    """One decoded frame and the pose an estimator found in it."""
+
+    sample: PoseSample
+    rgb: RgbFrame
+
+
+def estimate_poses(frames: Iterable[VideoFrame], estimator: PoseEstimator) -> Iterator[PosedFrame]:
+    """Yield each frame with the pose ``estimator`` finds in it, in order."""
+    for seq, timestamp_s, rgb in frames:
+        yield PosedFrame(estimator.estimate(rgb, seq, timestamp_s), rgb)
+
+
 def poses_from_video(
     source: str | Path | int,
     estimator: PoseEstimator,
@@ -178,4 +192,4 @@ def poses_from_video(
     the caller.
     """
     frames = read_frames(source, max_dimension, limit)
-    return (estimator.estimate(rgb, seq, timestamp_s) for seq, timestamp_s, rgb in frames)
+    return (posed.sample for posed in estimate_poses(frames, estimator))

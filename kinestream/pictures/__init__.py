@@ -1,0 +1,1 @@
+"""Pictures of an analysis: the session plot and the video overlay."""
