@@ -28,8 +28,8 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from kinestream import wire
+from kinestream.connectors.jpeg import decode_jpeg
 from kinestream.connectors.video import read_frames
-from kinestream.flows.analysis import decode_jpeg
 from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator
 from kinestream.sports import Sport
 

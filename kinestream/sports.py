@@ -26,7 +26,9 @@ class MetricSpec:
 _FLIGHT = (
     MetricSpec("flight_time_s", "s", "Time between takeoff and landing (sub-frame)."),
     MetricSpec("jump_height_m", "m", "Jump height from flight time, h = g*T^2/8."),
-    MetricSpec("jump_height_com_m", "m", "Peak CoM height in flight minus standing CoM height."),
+    MetricSpec(
+        "jump_height_com_m", "m", "CoM rise from takeoff to the apex of the fitted flight parabola."
+    ),
     MetricSpec("takeoff_velocity_m_s", "m/s", "Vertical takeoff velocity, g*T/2."),
     MetricSpec("takeoff_time_s", "s", "Capture time of takeoff (sub-frame)."),
     MetricSpec("landing_time_s", "s", "Capture time of landing (sub-frame)."),

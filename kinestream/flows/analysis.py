@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import bytewax.operators as op
-import numpy as np
-import numpy.typing as npt
 from bytewax.connectors.kafka import (
     KafkaError,
     KafkaSink,
@@ -43,6 +41,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
 
 from kinestream import wire
 from kinestream.connectors.database import DatabaseSink
+from kinestream.connectors.jpeg import decode_jpeg
 from kinestream.events import AnalysisEvent
 from kinestream.flows.stream_logic import (
     Analyzer,
@@ -224,16 +223,6 @@ def default_estimator_factory() -> PoseEstimator:
 
     estimator: PoseEstimator = MediaPipePoseEstimator()
     return estimator
-
-
-def decode_jpeg(jpeg: bytes) -> npt.NDArray[np.uint8]:
-    """Decode a JPEG image to RGB; raise ``ValueError`` when it is not one."""
-    import cv2
-
-    bgr = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError("frame is not a decodable JPEG image")
-    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
 
 
 # --- the flow ----------------------------------------------------------------------------
