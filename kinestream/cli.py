@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_db_commands(sub)
     _add_flow_commands(sub)
+    _add_topics_commands(sub)
     _add_analyze_commands(sub)
     _add_stream_io_commands(sub)
     return parser
@@ -41,6 +42,12 @@ def _add_stream_io_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     add_publish_command(sub)
     add_record_command(sub)
     add_replay_command(sub)
+
+
+def _add_topics_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from kinestream.connectors.topics_command import add_topics_command
+
+    add_topics_command(sub)
 
 
 def _add_flow_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
