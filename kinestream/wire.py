@@ -51,6 +51,10 @@ keyed by the stream id (UTF-8), so one stream's messages stay in one partition, 
 
 ``webhooks.dead`` (``kinestream.webhooks.dead``)
     Deliveries the dispatcher gave up on after its last try (see the dispatcher's module).
+    Value: UTF-8 JSON :class:`DeadLetter` with ``schema_version``, ``delivery_id``,
+    ``webhook_id``, ``stream_id``, ``event_id`` (UUIDs but the stream id), ``event_type``,
+    ``attempts`` (int), ``last_error`` (str), ``last_status_code`` (int | null: the last
+    HTTP status, null when no response came) and ``body`` (the JSON object that was POSTed).
 """
 
 from __future__ import annotations
@@ -546,6 +550,88 @@ def decode_webhook(key: bytes | None, value: bytes | None) -> WebhookEvent:
     if item.event.stream_id != stream_id:
         raise WireError("webhook event stream_id does not match its key")
     return item
+
+
+# --- webhook dead letters ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A webhook delivery the dispatcher gave up on: why, and the body it POSTed."""
+
+    delivery_id: str
+    webhook_id: str
+    stream_id: str
+    event_id: str
+    event_type: str
+    attempts: int
+    last_error: str
+    last_status_code: int | None
+    body: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        for name in ("delivery_id", "webhook_id", "event_id"):
+            try:
+                uuid.UUID(getattr(self, name))
+            except (ValueError, TypeError, AttributeError) as exc:
+                raise WireError(f"dead letter's {name} must be a UUID") from exc
+        if not self.stream_id:
+            raise WireError("stream id must not be empty")
+        if self.event_type not in WEBHOOK_EVENT_TYPES:
+            raise WireError(f"{self.event_type!r} events are not delivered to webhooks")
+        if self.attempts < 1:
+            raise WireError("a dead letter has at least one attempt")
+
+
+def encode_dead_letter(letter: DeadLetter) -> tuple[bytes, bytes]:
+    """Return the key (stream id) and value of a dead-letter message."""
+    body = {
+        "schema_version": WIRE_SCHEMA_VERSION,
+        "delivery_id": letter.delivery_id,
+        "webhook_id": letter.webhook_id,
+        "stream_id": letter.stream_id,
+        "event_id": letter.event_id,
+        "event_type": letter.event_type,
+        "attempts": letter.attempts,
+        "last_error": letter.last_error,
+        "last_status_code": letter.last_status_code,
+        "body": letter.body,
+    }
+    return encode_key(letter.stream_id), _dump(body)
+
+
+def decode_dead_letter(key: bytes | None, value: bytes | None) -> DeadLetter:
+    """Decode a dead-letter message."""
+    stream_id = decode_key(key)
+    body = _load_object(value, "dead letter")
+    if body.get("schema_version") != WIRE_SCHEMA_VERSION:
+        raise WireError(f"unsupported dead letter schema version {body.get('schema_version')!r}")
+    try:
+        posted = body["body"]
+        if not isinstance(posted, dict):
+            raise WireError("dead letter's body is not an object")
+        letter = DeadLetter(
+            delivery_id=_text(body["delivery_id"]),
+            webhook_id=_text(body["webhook_id"]),
+            stream_id=_text(body["stream_id"]),
+            event_id=_text(body["event_id"]),
+            event_type=_text(body["event_type"]),
+            attempts=_int(body["attempts"]),
+            last_error=_text(body["last_error"]),
+            last_status_code=_opt(body.get("last_status_code"), _int),
+            body=posted,
+        )
+    except KeyError as exc:
+        raise WireError(f"dead letter lacks {exc.args[0]!r}") from exc
+    if letter.stream_id != stream_id:
+        raise WireError("dead letter stream_id does not match its key")
+    return letter
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise WireError(f"expected a string, got {value!r}")
+    return value
 
 
 # --- helpers -------------------------------------------------------------------------------

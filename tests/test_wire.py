@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 
@@ -240,6 +241,44 @@ def test_webhook_round_trip_and_bad_input() -> None:
         wire.WebhookEvent(per_frame, "a-1", "key-1", Sport.CMJ)
     with pytest.raises(wire.WireError, match="API key"):
         wire.WebhookEvent(_event(), "a-1", "", Sport.CMJ)
+
+
+def test_dead_letter_round_trip_and_bad_input() -> None:
+    letter = wire.DeadLetter(
+        delivery_id="3f91f354-ca83-5cad-be26-b1cfb52bc882",
+        webhook_id="92dea09b-0521-44ab-a464-0a0f9f8265da",
+        stream_id="s1",
+        event_id=_event().event_id,
+        event_type="rep_complete",
+        attempts=8,
+        last_error="HTTP 500: boom",
+        last_status_code=500,
+        body={"delivery_id": "3f91f354-ca83-5cad-be26-b1cfb52bc882", "event": {"rep": 1}},
+    )
+    key, value = wire.encode_dead_letter(letter)
+    assert key == b"s1"
+    assert wire.decode_dead_letter(key, value) == letter
+    timed_out = dataclasses.replace(letter, last_status_code=None, last_error="timed out")
+    assert wire.decode_dead_letter(*wire.encode_dead_letter(timed_out)) == timed_out
+    body = json.loads(value)
+    changes: list[tuple[dict[str, object], str]] = [
+        ({"schema_version": 9}, "unsupported dead letter schema version 9"),
+        ({"attempts": "8"}, "expected an integer"),
+        ({"attempts": 0}, "at least one attempt"),
+        ({"last_error": None}, "expected a string"),
+        ({"last_status_code": 500.5}, "expected an integer"),
+        ({"webhook_id": "hook-1"}, "webhook_id must be a UUID"),
+        ({"event_type": "metric_update"}, "not delivered to webhooks"),
+        ({"body": [1]}, "body is not an object"),
+    ]
+    for change, message in changes:
+        with pytest.raises(wire.WireError, match=message):
+            wire.decode_dead_letter(key, json.dumps({**body, **change}).encode())
+    without = {k: v for k, v in body.items() if k != "delivery_id"}
+    with pytest.raises(wire.WireError, match="lacks 'delivery_id'"):
+        wire.decode_dead_letter(key, json.dumps(without).encode())
+    with pytest.raises(wire.WireError, match="match its key"):
+        wire.decode_dead_letter(b"other-stream", value)
 
 
 def test_topics_defaults_and_overrides() -> None:

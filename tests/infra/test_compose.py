@@ -18,7 +18,7 @@ import yaml
 from kinestream.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
-KINESTREAM_SERVICES = ("migrate", "worker-0", "worker-1")
+KINESTREAM_SERVICES = ("migrate", "worker-0", "worker-1", "webhooks")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_every_part_of_the_system_is_a_service(services: dict[str, dict[str, Any
 def test_services_start_in_order(services: dict[str, dict[str, Any]]) -> None:
     assert services["migrate"]["depends_on"] == {"timescaledb": {"condition": "service_healthy"}}
     assert services["migrate"]["restart"] == "no"
-    for name in ("worker-0", "worker-1"):
+    for name in ("worker-0", "worker-1", "webhooks"):
         depends_on = services[name]["depends_on"]
         assert depends_on["migrate"] == {"condition": "service_completed_successfully"}, name
         assert depends_on["kafka"] == {"condition": "service_healthy"}, name
