@@ -58,9 +58,9 @@ def add_webhooks_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
     )
     _number(hooks, "--concurrency", int, "16", "deliveries in flight at once")
     _number(hooks, "--timeout-s", float, "10", "deadline of one attempt, seconds")
-    _number(hooks, "--max-attempts", int, "8", "attempts before a delivery is dead")
+    _number(hooks, "--max-attempts", int, "15", "attempts before a delivery is dead")
     _number(hooks, "--retry-base-s", float, "2", "delay after the first failure, then doubling")
-    _number(hooks, "--retry-cap-s", float, "300", "longest delay between two attempts")
+    _number(hooks, "--retry-cap-s", float, "3600", "longest delay between two attempts")
     _number(hooks, "--poll-interval-s", float, "1", "how often to look for due deliveries")
     hooks.add_argument(
         "--allow-private",

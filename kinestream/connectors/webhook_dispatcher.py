@@ -94,8 +94,10 @@ class RetrySchedule:
     no more tries once ``max_attempts`` were made."""
 
     base_s: float = 2.0
-    cap_s: float = 300.0
-    max_attempts: int = 8
+    cap_s: float = 3600.0
+    max_attempts: int = 15
+    """With the defaults, tries span about four hours: a receiver down for an afternoon
+    still gets its events."""
     jitter: float = 0.2
 
     def __post_init__(self) -> None:
