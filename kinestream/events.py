@@ -8,7 +8,9 @@ Event types and their payload keys:
 
 ``metric_update`` (one per analysed frame)
     ``phase`` (str), ``com_height_m`` (float | None: CoM height above the standing
-    baseline), ``com_velocity_m_s`` (float | None, up positive).
+    baseline), ``com_velocity_m_s`` (float | None, up positive); with the session's
+    ``echo_pose``, also ``pose`` (the frame's landmarks for drawing, see
+    :func:`kinestream.operators.pose.drawable_pose`; None without a person).
 ``phase_change``
     ``from_phase``, ``to_phase`` (str), ``phase_time_s`` (capture time at which the new
     phase began, sub-frame where it is interpolated), ``rep`` (int, 1-based).

@@ -33,7 +33,9 @@ keyed by the stream id (UTF-8), so one stream's messages stay in one partition, 
     Value: UTF-8 JSON object with ``schema_version``, ``type`` and ``stream_id``.
     ``type: "start"`` (:class:`StartMessage`) opens an analysis: ``sport``,
     ``athlete_height_m``, optional ``box_height_m``, ``athlete_id``, ``analysis_id``,
-    ``api_key_id`` (the API key that owns the analysis), ``started_at_s`` (Unix seconds).
+    ``api_key_id`` (the API key that owns the analysis), ``started_at_s`` (Unix seconds),
+    ``echo_pose`` (bool, default false: each ``metric_update`` carries its frame's pose, for
+    drawing the skeleton live).
     ``type: "end"`` (:class:`EndMessage`) closes it; optional ``last_seq`` tells the flow
     which frame is the last, so an end that overtakes the stream's last poses (they travel
     on another topic) waits for them.
@@ -374,6 +376,7 @@ class StartMessage:
     analysis_id: str | None = None
     api_key_id: str | None = None
     started_at_s: float | None = None
+    echo_pose: bool = False
 
     def __post_init__(self) -> None:
         if not self.stream_id:
@@ -422,6 +425,7 @@ def encode_control(message: ControlMessage) -> tuple[bytes, bytes]:
             analysis_id=message.analysis_id,
             api_key_id=message.api_key_id,
             started_at_s=message.started_at_s,
+            echo_pose=message.echo_pose,
         )
     else:
         body.update(type="end", last_seq=message.last_seq)
@@ -448,6 +452,7 @@ def decode_control(key: bytes | None, value: bytes | None) -> ControlMessage:
                 analysis_id=_opt(body.get("analysis_id"), str),
                 api_key_id=_opt(body.get("api_key_id"), str),
                 started_at_s=_opt(body.get("started_at_s"), _float),
+                echo_pose=_bool(body.get("echo_pose", False)),
             )
         if kind == "end":
             return EndMessage(stream_id=stream_id, last_seq=_opt(body.get("last_seq"), _int))
@@ -663,6 +668,12 @@ def _float(value: Any) -> float:
     if not math.isfinite(out):
         raise WireError("expected a finite number")
     return out
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise WireError(f"expected true or false, got {value!r}")
+    return value
 
 
 def _int(value: Any) -> int:

@@ -113,6 +113,7 @@ def test_control_round_trip() -> None:
         analysis_id="8a0c8f0e-0000-4000-8000-000000000001",
         api_key_id="k1",
         started_at_s=1_700_000_000.5,
+        echo_pose=True,
     )
     assert wire.decode_control(*wire.encode_control(start)) == start
     minimal = wire.StartMessage("s2", Sport.CMJ, 1.7)
@@ -191,6 +192,19 @@ def _control(body: dict[str, object]) -> bytes:
         (
             _control({"schema_version": 1, "stream_id": "s", "type": "end", "last_seq": 1.5}),
             "integer",
+        ),
+        (
+            _control(
+                {
+                    "schema_version": 1,
+                    "stream_id": "s",
+                    "type": "start",
+                    "sport": "cmj",
+                    "athlete_height_m": 1.8,
+                    "echo_pose": "yes",
+                }
+            ),
+            "true or false",
         ),
     ],
 )

@@ -9,7 +9,8 @@ Each :class:`~kinestream.session.SessionEvent` lands in the tables of
   forward (``created`` → ``running`` → ``ended`` / ``idle``), so a replay changes nothing;
 - ``rep_complete`` in ``reps`` (``metrics``/``quality`` as jsonb, the headline metrics copied
   into columns; ``ON CONFLICT DO NOTHING`` on ``(stream_id, rep)`` and ``event_id``);
-- ``metric_update`` in ``frame_metrics`` (``ON CONFLICT DO NOTHING``).
+- ``metric_update`` in ``frame_metrics`` (``ON CONFLICT DO NOTHING``); its echoed ``pose``,
+  if any, is for live drawing and is not stored.
 
 Delivery into the sink is at-least-once (Bytewax replays the epoch in flight after a
 resume); event ids are deterministic, so a replay writes nothing twice. A batch is one
@@ -101,6 +102,14 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _stored_payload(event: AnalysisEvent) -> dict[str, Any]:
+    """The payload as stored: without a ``metric_update``'s echoed pose (live drawing only,
+    and many times the size of the rest)."""
+    if event.event_type == "metric_update" and "pose" in event.payload:
+        return {k: v for k, v in event.payload.items() if k != "pose"}
+    return event.payload
+
+
 def _analysis_row(session: StartMessage, event: AnalysisEvent | None) -> dict[str, Any]:
     summary = event.payload if event is not None else None
     reason = str(summary.get("reason", "end")) if summary is not None else None
@@ -137,7 +146,7 @@ def _collect(items: Sequence[SessionEvent]) -> _Batch:
                 event.seq,
                 event.event_type,
                 event.capture_time_s,
-                json.dumps(event.payload, allow_nan=False),
+                json.dumps(_stored_payload(event), allow_nan=False),
             ),
             strict=True,
         ):

@@ -212,6 +212,7 @@ def default_analyzer_factory(start: wire.StartMessage) -> Analyzer:
         sport=start.sport,
         athlete_height_m=start.athlete_height_m,
         box_height_m=start.box_height_m,
+        echo_pose=start.echo_pose,
     )
     analyzer: Analyzer = StreamAnalyzer(config)
     return analyzer

@@ -33,7 +33,7 @@ from kinestream.operators.phases.base import (
 from kinestream.operators.phases.cmj import CountermovementJump
 from kinestream.operators.phases.drop_jump import DropJump
 from kinestream.operators.phases.squat_jump import SquatJump
-from kinestream.operators.pose import PoseSample
+from kinestream.operators.pose import PoseSample, drawable_pose
 from kinestream.operators.quality import QualityTracker
 from kinestream.operators.smoothing import LocalQuadraticSmoother, half_window
 from kinestream.sports import Sport
@@ -53,6 +53,9 @@ class StreamConfig:
     sport: Sport
     athlete_height_m: float
     box_height_m: float | None = None
+    echo_pose: bool = False
+    """Put each frame's pose (:func:`~kinestream.operators.pose.drawable_pose`) in its
+    ``metric_update``, for a live skeleton."""
 
     def __post_init__(self) -> None:
         if not self.stream_id:
@@ -92,7 +95,7 @@ class StreamAnalyzer:
         self._calibration: Calibration | None = None
         self._machine: JumpMachine | None = None
         self._smoother: LocalQuadraticSmoother | None = None
-        self._pending: deque[tuple[int, float, float, float]] = deque()
+        self._pending: deque[tuple[int, float, float, dict[str, Any] | None]] = deque()
         self._last_body: tuple[float, BodyMeasurement] | None = None
         self._missing_since: float | None = None
         self._lock = AthleteLock()
@@ -214,7 +217,7 @@ class StreamAnalyzer:
         return body
 
     def _on_missing(self, sample: PoseSample) -> None:
-        self._emit("metric_update", sample.seq, sample.timestamp_s, self._idle_payload())
+        self._emit("metric_update", sample.seq, sample.timestamp_s, self._idle_payload(None))
         if self._missing_since is None:
             self._missing_since = sample.timestamp_s
         if (
@@ -242,8 +245,9 @@ class StreamAnalyzer:
 
     def _on_body(self, sample: PoseSample, body: BodyMeasurement) -> None:
         cal = self._calibration
+        pose = drawable_pose(sample) if self.config.echo_pose else None
         if cal is None:
-            self._emit("metric_update", sample.seq, sample.timestamp_s, self._idle_payload())
+            self._emit("metric_update", sample.seq, sample.timestamp_s, self._idle_payload(pose))
             cal = self._detector.push(sample.timestamp_s, body)
             if cal is not None:
                 self._calibrated(sample, cal)
@@ -253,13 +257,13 @@ class StreamAnalyzer:
         assert self._smoother is not None
         drift = abs(body.com_x_px - cal.com_x_px) * cal.m_per_px
         if machine.phase in ("standing", "stable", "on_box") and drift > MAX_STANDING_DRIFT_M:
-            self._emit("metric_update", sample.seq, sample.timestamp_s, self._idle_payload())
+            self._emit("metric_update", sample.seq, sample.timestamp_s, self._idle_payload(pose))
             self._reset(sample, "athlete_moved", "athlete moved away; calibrating again")
             return
         self._quality.visibility(body.visibility)
         foot = cal.above_floor_m(body.foot_y_px) if not math.isnan(body.foot_y_px) else math.nan
         com = cal.height_m(body.com_y_px)
-        self._pending.append((sample.seq, sample.timestamp_s, foot, com))
+        self._pending.append((sample.seq, foot, com, pose))
         for ready in self._smoother.push(sample.timestamp_s, com, sample.seq):
             self._on_frame(*ready)
 
@@ -282,19 +286,17 @@ class StreamAnalyzer:
             self._pending.popleft()
         if not self._pending or self._machine is None:
             return
-        _, _, foot, com_raw = self._pending.popleft()
+        _, foot, com_raw, pose = self._pending.popleft()
         frame = Frame(seq, time_s, com, velocity, com_raw, foot)
         outputs = self._machine.update(frame)
-        self._emit(
-            "metric_update",
-            seq,
-            time_s,
-            {
-                "phase": self._machine.phase,
-                "com_height_m": round(com, 4),
-                "com_velocity_m_s": round(velocity, 4),
-            },
-        )
+        payload: dict[str, Any] = {
+            "phase": self._machine.phase,
+            "com_height_m": round(com, 4),
+            "com_velocity_m_s": round(velocity, 4),
+        }
+        if self.config.echo_pose:
+            payload["pose"] = pose
+        self._emit("metric_update", seq, time_s, payload)
         for output in outputs:
             self._output(seq, time_s, output)
 
@@ -335,5 +337,12 @@ class StreamAnalyzer:
             },
         )
 
-    def _idle_payload(self) -> dict[str, Any]:
-        return {"phase": self.phase, "com_height_m": None, "com_velocity_m_s": None}
+    def _idle_payload(self, pose: dict[str, Any] | None) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "phase": self.phase,
+            "com_height_m": None,
+            "com_velocity_m_s": None,
+        }
+        if self.config.echo_pose:
+            payload["pose"] = pose
+        return payload

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -76,6 +76,25 @@ class PoseSample:
             raise ValueError("no person in this sample")
         scale = np.array([self.image_width, self.image_height], dtype=np.float64)
         return self.landmarks[:, :2] * scale
+
+
+DRAWABLE_VISIBILITY = 0.5
+
+
+def drawable_pose(sample: PoseSample) -> dict[str, Any] | None:
+    """The sample's pose for drawing a skeleton, compact and JSON-ready.
+
+    ``{"width": w, "height": h, "landmarks": [[x, y] | None, ...]}``: the 33 landmarks'
+    normalized coordinates rounded to 4 decimals, ``None`` where a landmark's visibility is
+    below ``DRAWABLE_VISIBILITY``; ``None`` when no person was found.
+    """
+    if sample.landmarks is None:
+        return None
+    points: list[list[float] | None] = [
+        [round(x, 4), round(y, 4)] if visibility >= DRAWABLE_VISIBILITY else None
+        for x, y, _, visibility in sample.landmarks.tolist()
+    ]
+    return {"width": sample.image_width, "height": sample.image_height, "landmarks": points}
 
 
 class PoseEstimator(Protocol):

@@ -31,7 +31,12 @@ def _outputs() -> list[SessionEvent]:
             "dj-1",
             seq,
             T0 + seq / 60,
-            {"phase": "flight", "com_height_m": 0.1, "com_velocity_m_s": -0.5},
+            {
+                "phase": "flight",
+                "com_height_m": 0.1,
+                "com_velocity_m_s": -0.5,
+                "pose": {"width": 64, "height": 48, "landmarks": [[0.5, 0.5]] * 33},
+            },
         )
         for seq in range(5)
     ]
@@ -100,6 +105,11 @@ def test_writing_the_same_outputs_twice_stores_each_once(migrated_database: str)
             (T0,),
         ).fetchone()
         assert rep == ("ath-7", "drop_jump", 0.33, 0.52, 0.21, 1.57, True, "false", "0.9")
+        stored = conn.execute(
+            "SELECT payload FROM events WHERE event_type = 'metric_update' LIMIT 1"
+        ).fetchone()
+        assert stored is not None
+        assert stored[0] == {"phase": "flight", "com_height_m": 0.1, "com_velocity_m_s": -0.5}
         analysis = conn.execute(
             "SELECT analysis_id, sport, athlete_id, box_height_m, status, api_key_id,"
             " created_at = to_timestamp(%s), ended_at IS NOT NULL, summary->>'reason'"

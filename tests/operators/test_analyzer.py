@@ -9,6 +9,7 @@ import pytest
 
 from kinestream.events import AnalysisEvent
 from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
+from kinestream.operators.pose import drawable_pose
 from kinestream.simulation.camera import Camera
 from kinestream.simulation.scenarios import countermovement_jumps, quiet_standing
 from kinestream.sports import Sport
@@ -143,3 +144,19 @@ def test_bad_configuration_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         StreamConfig("s", sport, height, box)
+
+
+def test_echoed_pose_is_the_pose_of_the_frame_each_update_is_about() -> None:
+    samples = countermovement_jumps(reps=1, seed=4).samples
+    analyzer = StreamAnalyzer(StreamConfig("s-pose", Sport.CMJ, 1.80, echo_pose=True))
+    updates = [e for e in run(analyzer, samples) if e.event_type == "metric_update"]
+    by_seq = {s.seq: s for s in samples}
+    assert len(updates) > 0.9 * len(samples)
+    for update in updates:
+        pose = update.payload["pose"]
+        # The smoothed updates lag the stream; each still carries its own frame's pose.
+        assert pose == drawable_pose(by_seq[update.seq])
+        if pose is not None:
+            assert len(pose["landmarks"]) == 33
+    plain = [e for e in run(new_analyzer(), samples) if e.event_type == "metric_update"]
+    assert all("pose" not in e.payload for e in plain)
