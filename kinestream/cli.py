@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db_commands(sub)
     _add_flow_commands(sub)
     _add_topics_commands(sub)
+    _add_api_commands(sub)
     _add_webhooks_commands(sub)
     _add_analyze_commands(sub)
     _add_stream_io_commands(sub)
@@ -49,6 +50,19 @@ def _add_webhooks_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     from kinestream.connectors.webhook_command import add_webhooks_command
 
     add_webhooks_command(sub)
+
+
+def _add_api_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from kinestream.api.command import add_api_command, add_keys_command
+
+    add_api_command(sub)
+    add_keys_command(sub)
+
+
+def _add_topics_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from kinestream.connectors.topics_command import add_topics_command
+
+    add_topics_command(sub)
 
 
 def _add_flow_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -29,6 +29,19 @@ keyed by the stream id (UTF-8), so one stream's messages stay in one partition, 
         landmarks  float32 x 33 x 4   (only with flag bit 0): x, y, z, visibility
         world      float32 x 33 x 3   (only with flag bit 1): metres
 
+``KF`` frame packets (no topic of their own)
+    One JPEG frame and its facts in one binary message, as a browser or phone sends it to
+    the API's ingest WebSocket, which republishes it on ``frames``; little-endian::
+
+        magic      2 bytes  b"KF"
+        version    uint8    WIRE_SCHEMA_VERSION
+        seq        int64
+        timestamp  float64  capture time, seconds
+        fps        float32  nominal frame rate (0 when unknown)
+        width      uint32   image width, pixels
+        height     uint32   image height, pixels
+        jpeg       the rest: the JPEG image (starts with FF D8)
+
 ``control`` (``kinestream.control``)
     Value: UTF-8 JSON object with ``schema_version``, ``type`` and ``stream_id``.
     ``type: "start"`` (:class:`StartMessage`) opens an analysis: ``sport``,
@@ -359,6 +372,50 @@ def decode_pose_value(value: bytes | None) -> PoseSample:
         )
     except ValueError as exc:
         raise WireError(f"invalid pose: {exc}") from exc
+
+
+# --- frame packets -------------------------------------------------------------------------
+
+_FRAME_PACKET_MAGIC: Final = b"KF"
+_FRAME_PACKET_HEADER = struct.Struct("<2sBqdfII")
+
+
+def encode_frame_packet(frame: Frame) -> bytes:
+    """Encode a frame as one ``KF`` packet (layout in the module docstring)."""
+    if not frame.jpeg.startswith(b"\xff\xd8"):
+        raise WireError("frame is not a JPEG image")
+    _check_geometry(frame.width, frame.height, frame.timestamp_s, frame.fps)
+    try:
+        header = _FRAME_PACKET_HEADER.pack(
+            _FRAME_PACKET_MAGIC,
+            WIRE_SCHEMA_VERSION,
+            frame.seq,
+            frame.timestamp_s,
+            frame.fps,
+            frame.width,
+            frame.height,
+        )
+    except (struct.error, OverflowError) as exc:
+        raise WireError(f"frame does not fit the KF packet: {exc}") from exc
+    return header + frame.jpeg
+
+
+def decode_frame_packet(stream_id: str, value: bytes | None) -> Frame:
+    """Decode a ``KF`` packet into a frame of ``stream_id``."""
+    if not stream_id:
+        raise WireError("stream id must not be empty")
+    if value is None or len(value) < _FRAME_PACKET_HEADER.size:
+        raise WireError("frame packet is too short")
+    magic, version, seq, timestamp_s, fps, width, height = _FRAME_PACKET_HEADER.unpack_from(value)
+    if magic != _FRAME_PACKET_MAGIC:
+        raise WireError("frame packet does not start with b'KF'")
+    if version != WIRE_SCHEMA_VERSION:
+        raise WireError(f"unsupported frame packet version {version}")
+    _check_geometry(width, height, timestamp_s, float(fps))
+    jpeg = bytes(value[_FRAME_PACKET_HEADER.size :])
+    if not jpeg.startswith(b"\xff\xd8"):
+        raise WireError("frame packet does not hold a JPEG image")
+    return Frame(stream_id, seq, timestamp_s, float(fps), width, height, jpeg)
 
 
 # --- control -------------------------------------------------------------------------------

@@ -301,3 +301,50 @@ def test_topics_defaults_and_overrides() -> None:
     assert topics.events == "ev"
     assert topics.frames == "t1.kinestream.frames"
     assert wire.Topics.prefixed("x.").webhooks == "x.kinestream.webhooks"
+
+
+def _frame(seq: int = 3) -> wire.Frame:
+    return wire.Frame("cam-1", seq, 12.5, 59.94, 1920, 1080, JPEG)
+
+
+def test_frame_packet_round_trip() -> None:
+    frame = _frame()
+    packet = wire.encode_frame_packet(frame)
+    assert packet.startswith(b"KF")
+    assert packet.endswith(JPEG)
+    decoded = wire.decode_frame_packet("cam-1", packet)
+    assert decoded.fps == pytest.approx(59.94)  # a float32 on the wire
+    assert decoded == wire.Frame("cam-1", 3, 12.5, decoded.fps, 1920, 1080, JPEG)
+    assert wire.decode_frame_packet("cam-1", wire.encode_frame_packet(decoded)) == decoded
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, "too short"),
+        (b"KF\x01", "too short"),
+        (b"KP" + wire.encode_frame_packet(_frame())[2:], "b'KF'"),
+        (b"KF\x09" + wire.encode_frame_packet(_frame())[3:], "version"),
+        (wire.encode_frame_packet(_frame())[:31] + b"not a jpeg", "JPEG"),
+        (wire.encode_frame_packet(_frame())[:31], "JPEG"),
+        (struct.pack("<2sBqdfII", b"KF", 1, 0, 0.0, 30.0, 0, 10) + JPEG, "image size"),
+        (struct.pack("<2sBqdfII", b"KF", 1, 0, float("nan"), 30.0, 10, 10) + JPEG, "timestamp"),
+        (struct.pack("<2sBqdfII", b"KF", 1, 0, 0.0, -1.0, 10, 10) + JPEG, "fps"),
+    ],
+)
+def test_frame_packet_rejects(value: bytes | None, message: str) -> None:
+    with pytest.raises(wire.WireError, match=message):
+        wire.decode_frame_packet("cam-1", value)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        wire.Frame("cam-1", 0, 0.0, 30.0, 640, 480, b"not a jpeg"),
+        wire.Frame("cam-1", 2**63, 0.0, 30.0, 640, 480, JPEG),
+        wire.Frame("cam-1", 0, 0.0, 1e300, 640, 480, JPEG),
+    ],
+)
+def test_frame_packet_refuses_to_encode(frame: wire.Frame) -> None:
+    with pytest.raises(wire.WireError):
+        wire.encode_frame_packet(frame)

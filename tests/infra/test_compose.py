@@ -18,7 +18,7 @@ import yaml
 from kinestream.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
-KINESTREAM_SERVICES = ("migrate", "worker-0", "worker-1", "webhooks")
+KINESTREAM_SERVICES = ("migrate", "worker-0", "worker-1", "webhooks", "api")
 
 
 @pytest.fixture(scope="module")

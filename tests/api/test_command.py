@@ -1,0 +1,126 @@
+"""``kinestream keys`` and ``kinestream api`` as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from kinestream.cli import main
+from kinestream.connectors.api_keys import check_request, create_key
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_keys_create_list_revoke(
+    migrated_database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KINESTREAM_DATABASE_URL", migrated_database)
+    created = main(["keys", "create", "--name", "coach app", "--rate-per-minute", "30"])
+    out, err = capsys.readouterr()
+    token = out.strip()
+    key_id = token.split("_")[1]
+    assert created == 0
+    assert token.startswith("ks_")
+    assert "\n" not in token
+    assert f"created key {key_id} ('coach app': 30 requests/min, 5 concurrent streams)" in err
+    assert "not shown again" in err
+    with psycopg.connect(migrated_database, autocommit=True) as conn:
+        assert check_request(conn, token) is not None
+
+    assert main(["keys", "list"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split() == ["KEY_ID", "NAME", "RATE/MIN", "STREAMS", "CREATED", "REVOKED"]
+    assert row.startswith(f"{key_id}  coach app  30        5        ")
+    assert row.endswith("-")
+
+    assert main(["keys", "revoke", key_id]) == 0
+    assert capsys.readouterr().out == f"revoked key {key_id} ('coach app')\n"
+    assert main(["keys", "list"]) == 0
+    assert not capsys.readouterr().out.splitlines()[1].endswith("-")
+    with psycopg.connect(migrated_database, autocommit=True) as conn:
+        assert check_request(conn, token) is None
+
+    assert main(["keys", "revoke", "0123456789abcdef"]) == 1
+    assert "no key '0123456789abcdef'" in capsys.readouterr().err
+    assert main(["keys", "create", "--name", " "]) == 1
+    assert "needs a name" in capsys.readouterr().err
+
+
+def test_keys_need_a_database(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KINESTREAM_DATABASE_URL", raising=False)
+    assert main(["keys", "list"]) == 2
+    assert "no database" in capsys.readouterr().err
+    assert main(["api"]) == 2
+    assert "no database" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_kinestream_api_serves_until_stopped(migrated_database: str, kafka_bootstrap: str) -> None:
+    with psycopg.connect(migrated_database, autocommit=True) as conn:
+        _, token = create_key(conn, "cli test")
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kinestream.cli",
+            "api",
+            "--port",
+            str(port),
+            "--brokers",
+            kafka_bootstrap,
+            "--database-url",
+            migrated_database,
+            "--topic-prefix",
+            f"test_api_cli_{uuid.uuid4().hex[:8]}.",
+            "--public-url",
+            "https://api.example.com",
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if not k.startswith("KINESTREAM_TOPIC_")},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                sports = httpx.get(f"http://127.0.0.1:{port}/api/v1/sports")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, "kinestream api exited"
+                assert time.monotonic() < deadline, "kinestream api did not start"
+                time.sleep(0.2)
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/analyses",
+            json={"sport": "squat_jump", "athlete_height_m": 1.9},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    assert sports.status_code == 200
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["ingest"]["kafka"]["control_topic"].startswith("test_api_cli_")
+    assert body["watch"]["websocket"].startswith("wss://api.example.com/api/v1/analyses/")
+    assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once shut down
