@@ -81,7 +81,7 @@ import struct
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -305,8 +305,8 @@ def encode_pose_value(sample: PoseSample, fps: float = 0.0) -> bytes:
     flags = (_FLAG_LANDMARKS if sample.landmarks is not None else 0) | (
         _FLAG_WORLD if sample.world is not None else 0
     )
-    parts = [
-        _POSE_HEADER.pack(
+    try:
+        header = _POSE_HEADER.pack(
             _POSE_MAGIC,
             WIRE_SCHEMA_VERSION,
             flags,
@@ -316,7 +316,9 @@ def encode_pose_value(sample: PoseSample, fps: float = 0.0) -> bytes:
             sample.image_width,
             sample.image_height,
         )
-    ]
+    except (struct.error, OverflowError) as exc:
+        raise WireError(f"pose does not fit the KP packet: {exc}") from exc
+    parts = [header]
     if sample.landmarks is not None:
         parts.append(np.ascontiguousarray(sample.landmarks, dtype="<f4").tobytes())
     if sample.world is not None:
@@ -335,8 +337,20 @@ def decode_pose(key: bytes | None, value: bytes | None, headers: Headers | None)
     return sample
 
 
+class PosePacket(NamedTuple):
+    """A decoded pose packet: the sample and the nominal frame rate it carries."""
+
+    sample: PoseSample
+    fps: float
+
+
 def decode_pose_value(value: bytes | None) -> PoseSample:
     """Decode the binary pose layout."""
+    return decode_pose_packet(value).sample
+
+
+def decode_pose_packet(value: bytes | None) -> PosePacket:
+    """Decode the binary pose layout, with the frame rate it carries (0 when unknown)."""
     if value is None or len(value) < _POSE_HEADER.size:
         raise WireError("pose message is too short")
     magic, version, flags, seq, timestamp_s, fps, width, height = _POSE_HEADER.unpack_from(value)
@@ -362,7 +376,7 @@ def decode_pose_value(value: bytes | None) -> PoseSample:
         raw = np.frombuffer(value, dtype="<f4", count=NUM_LANDMARKS * 3, offset=offset)
         world = raw.reshape(NUM_LANDMARKS, 3).astype(np.float64)
     try:
-        return PoseSample(
+        sample = PoseSample(
             seq=seq,
             timestamp_s=timestamp_s,
             image_width=width,
@@ -372,6 +386,7 @@ def decode_pose_value(value: bytes | None) -> PoseSample:
         )
     except ValueError as exc:
         raise WireError(f"invalid pose: {exc}") from exc
+    return PosePacket(sample, float(fps))
 
 
 # --- frame packets -------------------------------------------------------------------------

@@ -70,6 +70,14 @@ def test_pose_rejects_bad_values(value: bytes | None, message: str) -> None:
         wire.decode_pose(b"s", value, [])
 
 
+def test_pose_packet_carries_its_fps_and_out_of_range_values_are_wire_errors() -> None:
+    packet = wire.decode_pose_packet(wire.encode_pose_value(_sample(), 59.94))
+    assert packet.fps == pytest.approx(59.94, rel=1e-6)
+    assert packet.sample.seq == _sample().seq
+    with pytest.raises(wire.WireError, match="KP packet"):
+        wire.encode_pose_value(dataclasses.replace(_sample(), seq=2**63))
+
+
 def test_pose_rejects_missing_key_and_mismatched_seq() -> None:
     key, value, headers = wire.encode_pose("s", _sample())
     with pytest.raises(wire.WireError, match="no key"):

@@ -22,7 +22,6 @@ With ``end_on_close`` the end message is published when the client closes the so
 from __future__ import annotations
 
 import asyncio
-import struct
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,9 +38,6 @@ from kinestream.connectors.analysis_store import AnalysisRecord
 CLOSE_STOPPED: Final = 1000
 CLOSE_GARBAGE: Final = 1007
 _RECORD_EVERY_S: Final = 1.0
-_POSE_FPS = struct.Struct("<f")
-_POSE_FPS_OFFSET: Final = 20
-"""Where the KP layout keeps the fps (magic 2, version 1, flags 1, seq 8, timestamp 8)."""
 
 Kind = Literal["pose", "frame"]
 
@@ -76,10 +72,9 @@ def parse_packet(services: Services, stream_id: str, data: bytes) -> Packet:
                 "too_large", f"pose packet of {len(data)} bytes (limit {settings.max_pose_bytes})"
             )
         try:
-            sample = wire.decode_pose_value(data)
+            sample, fps = wire.decode_pose_packet(data)
         except wire.WireError as exc:
             raise PacketError("bad_packet", str(exc)) from exc
-        (fps,) = _POSE_FPS.unpack_from(data, _POSE_FPS_OFFSET)
         headers = wire.frame_headers(
             sample.seq, sample.timestamp_s, fps, sample.image_width, sample.image_height
         )
