@@ -7,12 +7,11 @@ lifecycle:
   parameters do not suit its sport is an ``error`` event, code ``bad_start``, and opens
   nothing);
 - pose samples (or frames, turned into poses by a per-stream estimator) go to the analyzer;
-- an ``end`` control message finishes the analyzer (``finish("end")``) and discards the
-  state. When the end names a ``last_seq`` the stream has not reached yet (control and poses
-  travel on different topics, so the end may overtake the last poses), the step waits for
-  that frame or for ``end_grace_s``, whichever comes first;
-- no input for ``idle_timeout_s`` finishes the analyzer with ``finish("idle")`` and discards
-  the state;
+- an ``end`` control message finishes the analyzer (``finish("end")``). When the end
+  names a ``last_seq`` the stream has not reached yet (control and poses travel on
+  different topics, so the end may overtake the last poses), the step waits for that frame
+  or for ``end_grace_s``, whichever comes first;
+- no input for ``idle_timeout_s`` finishes the analyzer with ``finish("idle")``;
 - a message of the stream that could not be decoded (:class:`BadMessage`) becomes an
   ``error`` event of the stream (code ``bad_message``).
 
@@ -30,8 +29,10 @@ little lifecycle state above. Timers are not part of it: a resumed stream gets a
 idle deadline. The pose estimator of frames mode is not picklable and not snapshotted; it
 is rebuilt lazily on the first frame after a resume.
 
-Stream ids are single-use: after a stream ended, poses with its id open a new, unstarted
-stream (they end up as a ``no_start`` error).
+A finished stream keeps only a marker for another ``idle_timeout_s``: messages of the stream
+that come late (a producer still sending, a redelivery) are dropped, not taken for a new
+stream; then its state is discarded, so millions of short streams do not grow memory.
+Stream ids are meant to be single-use: one that comes back after that opens a new stream.
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ class StreamSnapshot:
     reported_no_start: bool = False
     emitted: int = 0
     """Events emitted so far: the position of the next one."""
+    ended: bool = False
+    """The session is over; late messages of the stream are dropped until the state goes."""
 
 
 def _utc_now() -> datetime:
@@ -150,6 +153,8 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         stream_id, item = value
         if not self.state.stream_id:
             self.state = replace(self.state, stream_id=stream_id)
+        if self.state.ended:
+            return [], StatefulLogic.RETAIN
         if isinstance(item, StartMessage):
             return self._on_start(item)
         if isinstance(item, EndMessage):
@@ -171,15 +176,18 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         out = self._analyse(item)
         end = self.state.end
         if end is not None and end.last_seq is not None and self.state.highest_seq >= end.last_seq:
-            return [*out, *self._finish("end")], StatefulLogic.DISCARD
+            return [*out, *self._finish("end")], StatefulLogic.RETAIN
         return out, StatefulLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[SessionEvent], bool]:
-        """The stream went quiet: finish it (or report that it never started)."""
+        """The stream went quiet: finish it (or report that it never started), or the
+        ended stream's state goes."""
+        if self.state.ended:
+            return [], StatefulLogic.DISCARD
         if self.state.analyzer is None:
             return self._no_start(), StatefulLogic.DISCARD
         reason = "end" if self.state.end is not None else "idle"
-        return self._finish(reason), StatefulLogic.DISCARD
+        return self._finish(reason), StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[SessionEvent], bool]:
         """Input ended (finite sources only): keep the state, a resume may continue it."""
@@ -217,7 +225,7 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
             out.extend(self._analyse(item))
         end = self.state.end
         if end is not None and (end.last_seq is None or self.state.highest_seq >= end.last_seq):
-            return [*out, *self._finish("end")], StatefulLogic.DISCARD
+            return [*out, *self._finish("end")], StatefulLogic.RETAIN
         return out, StatefulLogic.RETAIN
 
     def _on_end(self, end: EndMessage) -> tuple[list[SessionEvent], bool]:
@@ -230,13 +238,17 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
             self.state = replace(self.state, end=end)
             self._touch(self.settings.end_grace_s)
             return [], StatefulLogic.RETAIN
-        return self._finish("end"), StatefulLogic.DISCARD
+        return self._finish("end"), StatefulLogic.RETAIN
 
     def _finish(self, reason: str) -> list[SessionEvent]:
+        """Finish the analysis; keep only a marker that the stream ended, for a while."""
         assert self.state.analyzer is not None
         events = self.state.analyzer.finish(reason)
         self._close_estimator()
-        return self._out(events)
+        out = self._out(events)
+        self.state = StreamSnapshot(self.stream_id, emitted=self.state.emitted, ended=True)
+        self._touch()
+        return out
 
     def _hold(self, item: PoseSample | Frame) -> list[SessionEvent]:
         pending = (*self.state.pending, item)

@@ -270,14 +270,16 @@ def test_poses_before_the_start_are_held_until_it_arrives(runner: Runner) -> Non
 
 
 def test_an_end_that_overtakes_the_last_poses_waits_for_them(runner: Runner) -> None:
-    inputs = [
+    inputs: list[Any] = [
         start_msg("s"),
         *pose_msgs("s", range(40)),
         end_msg("s", last_seq=59),
         *pose_msgs("s", range(40, 60)),
-        *pose_msgs("s", range(60, 65)),  # after the end: a new, unstarted stream
+        *pose_msgs("s", range(60, 65)),  # late, after the end: dropped
+        TestingSource.PAUSE(timedelta(seconds=1)),
     ]
-    events, _ = run_flow(runner, inputs)
+    events, _ = run_flow(runner, inputs, stream=StreamSettings(idle_timeout_s=0.3))
+    assert by_type(events)["error"] == 0  # the late ones did not open an unstarted stream
     summaries = [e for e in events if e.event_type == "session_summary"]
     assert len(summaries) == 1
     assert summaries[0].payload["frames"] == 60
