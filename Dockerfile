@@ -1,5 +1,5 @@
-# The kinestream image: one image for every process of the system (migrate, dataflow
-# workers); docker-compose.yml picks the command.
+# The kinestream image: one image for every process of the system (topics, migrate,
+# dataflow workers, API, webhook dispatcher); docker-compose.yml picks the command.
 FROM python:3.11-slim-bookworm
 
 # OpenCV (pulled in by MediaPipe) needs these shared libraries even headless.
@@ -13,6 +13,9 @@ WORKDIR /app
 COPY constraints.txt pyproject.toml README.md ./
 COPY kinestream ./kinestream
 RUN pip install --no-cache-dir -c constraints.txt .
+
+# The dataflow workers' recovery volume is mounted here; a new volume takes this owner.
+RUN mkdir -p /var/lib/kinestream/recovery && chown kinestream /var/lib/kinestream/recovery
 
 USER kinestream
 CMD ["kinestream", "--help"]

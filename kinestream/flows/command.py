@@ -12,8 +12,11 @@ with processes)::
 
 With ``--recovery-dir`` the flow snapshots its state (Kafka offsets and every stream's
 analyzer) every ``--snapshot-interval-s`` and resumes from the last snapshot after a crash;
-the directory is initialised on first use (``--recovery-partitions`` sqlite files) unless it
-already holds partitions. Every process of a cluster must see the same partitions.
+on first use process 0 (or a lone process) creates ``--recovery-partitions`` sqlite files
+in ``RECOVERY_DIR/partitions`` (made aside and renamed into place, so the other processes,
+which wait for it, see all of them or none). Every process of a cluster must see the same
+directory (a shared volume). A directory that already holds ``part-*.sqlite3`` files (made
+with ``python -m bytewax.recovery``) is used as it is.
 Without recovery the Kafka source starts from the topics' beginning (``--from-end`` to skip
 the backlog); the outputs are idempotent either way.
 """
@@ -22,7 +25,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 
@@ -100,7 +106,7 @@ def run_flow_command(args: argparse.Namespace) -> int:
     """Build the flow from the options and run it until it is stopped."""
     from datetime import timedelta
 
-    from bytewax.recovery import RecoveryConfig, init_db_dir
+    from bytewax.recovery import RecoveryConfig
     from bytewax.run import cli_main
 
     from kinestream.flows.analysis import FlowSettings, build_flow
@@ -130,10 +136,13 @@ def run_flow_command(args: argparse.Namespace) -> int:
     )
     recovery = None
     if args.recovery_dir is not None:
-        directory: Path = args.recovery_dir
-        if not any(directory.glob("part-*.sqlite3")):
-            directory.mkdir(parents=True, exist_ok=True)
-            init_db_dir(directory, args.recovery_partitions)  # type: ignore[no-untyped-call]
+        try:
+            directory = prepare_recovery_dir(
+                args.recovery_dir, args.recovery_partitions, args.process_id
+            )
+        except (OSError, TimeoutError) as error:
+            print(f"kinestream flow: recovery directory: {error}", file=sys.stderr)
+            return 1
         recovery = RecoveryConfig(str(directory))  # type: ignore[no-untyped-call]
     addresses = args.addresses.split(";") if args.addresses else None
     cli_main(  # type: ignore[no-untyped-call]
@@ -162,3 +171,36 @@ def _schema_problem(database_url: str) -> str | None:
             f"the database lacks migrations {', '.join(pending)}: run `kinestream db migrate` first"
         )
     return None
+
+
+def prepare_recovery_dir(
+    root: Path, partitions: int, process_id: int | None, wait_s: float = 120.0
+) -> Path:
+    """The recovery partitions' directory under ``root``, created by process 0 on first use.
+
+    The other processes of a cluster wait (up to ``wait_s``) until process 0 has made it.
+    """
+    from bytewax.recovery import init_db_dir
+
+    if any(root.glob("part-*.sqlite3")):
+        return root
+    target = root / "partitions"
+    if target.is_dir():
+        return target
+    if process_id in (None, 0):
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="partitions.", dir=root))
+        init_db_dir(staging, partitions)  # type: ignore[no-untyped-call]
+        try:
+            staging.rename(target)
+        except OSError:
+            if not target.is_dir():
+                raise
+            shutil.rmtree(staging)  # another process 0 was first: use its partitions
+        return target
+    deadline = time.monotonic() + wait_s
+    while not target.is_dir():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"process 0 did not create {target} within {wait_s:g} s")
+        time.sleep(0.2)
+    return target

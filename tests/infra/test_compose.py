@@ -18,7 +18,8 @@ import yaml
 from kinestream.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
-KINESTREAM_SERVICES = ("migrate", "worker-0", "worker-1", "webhooks", "api")
+KINESTREAM_SERVICES = ("topics", "migrate", "worker-0", "worker-1", "webhooks", "api")
+LONG_RUNNING = ("worker-0", "worker-1", "webhooks", "api")
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +47,13 @@ def test_every_part_of_the_system_is_a_service(services: dict[str, dict[str, Any
 
 def test_services_start_in_order(services: dict[str, dict[str, Any]]) -> None:
     assert services["migrate"]["depends_on"] == {"timescaledb": {"condition": "service_healthy"}}
-    assert services["migrate"]["restart"] == "no"
-    for name in ("worker-0", "worker-1", "webhooks"):
+    assert services["topics"]["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    for name in ("migrate", "topics"):
+        assert services[name]["restart"] == "no"
+    for name in LONG_RUNNING:
         depends_on = services[name]["depends_on"]
         assert depends_on["migrate"] == {"condition": "service_completed_successfully"}, name
-        assert depends_on["kafka"] == {"condition": "service_healthy"}, name
+        assert depends_on["topics"] == {"condition": "service_completed_successfully"}, name
     for name, service in services.items():
         for dependency in service.get("depends_on", {}):
             assert dependency in services, f"{name} depends on unknown {dependency}"
@@ -64,6 +67,11 @@ def test_workers_form_one_cluster(services: dict[str, dict[str, Any]]) -> None:
     process_ids = [command[command.index("-i") + 1] for command in commands]
 
     assert addresses[0] == addresses[1]
+    # One recovery directory, on one volume both processes mount.
+    recovery = [command[command.index("--recovery-dir") + 1] for command in commands]
+    assert recovery[0] == recovery[1]
+    mounts = [services[f"worker-{i}"]["volumes"] for i in (0, 1)]
+    assert mounts[0] == mounts[1] == [f"recovery:{recovery[0]}"]
     hosts = [address.split(":")[0] for address in addresses[0].split(";")]
     assert hosts == [services["worker-0"]["hostname"], services["worker-1"]["hostname"]]
     assert process_ids == ["0", "1"]
