@@ -35,6 +35,7 @@ from kinestream.sports import Sport
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_P95_MS = 100.0
+CHURN_IDLE_S = 5.0
 
 
 def rss_mib(pid: int) -> float:
@@ -211,7 +212,7 @@ def run_streams(args: argparse.Namespace, streams: int, template: list[PoseSampl
 def run_churn(args: argparse.Namespace, template: list[PoseSample]) -> None:
     brokers = args.brokers
     topics = make_topics(brokers, args.partitions)
-    flow = start_flow(brokers, topics, idle_s=5, log=Path(args.log))
+    flow = start_flow(brokers, topics, idle_s=CHURN_IDLE_S, log=Path(args.log))
     collector = LatencyCollector(brokers, topics.events, args.fps)
     collector.start()
     producer = Producer(
@@ -244,7 +245,7 @@ def run_churn(args: argparse.Namespace, template: list[PoseSample]) -> None:
         deadline = time.time() + args.drain_s * 4
         while collector.summaries < args.churn and time.time() < deadline:
             time.sleep(0.5)
-        time.sleep(2.0)
+        time.sleep(CHURN_IDLE_S + 2.0)  # the ended streams' markers expire after the idle time
         after = rss_mib(flow.pid)
     finally:
         collector.stop.set()
