@@ -86,6 +86,19 @@ class AnalysisEvent:
     position: int | None = None
     schema_version: int = EVENT_SCHEMA_VERSION
 
+    def numbered(self, position: int) -> AnalysisEvent:
+        """This event at its place in the stream (``dataclasses.replace``, but cheap)."""
+        return AnalysisEvent(
+            self.event_type,
+            self.stream_id,
+            self.seq,
+            self.capture_time_s,
+            self.payload,
+            self.index,
+            position,
+            self.schema_version,
+        )
+
     @property
     def event_id(self) -> str:
         """Deterministic id of this event."""

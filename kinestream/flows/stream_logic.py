@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -104,7 +104,7 @@ class StreamSettings:
     after downtime reads poses and control at different paces, so hold generously)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StreamSnapshot:
     """The recoverable state of one stream: plain, picklable values only."""
 
@@ -152,7 +152,7 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         """Handle one control message, pose sample or frame."""
         stream_id, item = value
         if not self.state.stream_id:
-            self.state = replace(self.state, stream_id=stream_id)
+            self.state.stream_id = stream_id
         if self.state.ended:
             return [], StatefulLogic.RETAIN
         if isinstance(item, StartMessage):
@@ -198,7 +198,8 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         return self._deadline
 
     def snapshot(self) -> StreamSnapshot:
-        """A copy of the picklable state; estimator and timers are rebuilt after a resume."""
+        """A copy of the picklable state (which changes in place as items come); estimator
+        and timers are rebuilt after a resume."""
         return copy.deepcopy(self.state)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -219,7 +220,7 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
             )
             return self._out([error]), StatefulLogic.RETAIN
         pending = self.state.pending
-        self.state = replace(self.state, session=start, analyzer=analyzer, pending=())
+        self.state.session, self.state.analyzer, self.state.pending = start, analyzer, ()
         out = [SessionEvent(self.stream_id, start, None)]
         for item in pending:
             out.extend(self._analyse(item))
@@ -231,11 +232,11 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
     def _on_end(self, end: EndMessage) -> tuple[list[SessionEvent], bool]:
         if self.state.analyzer is None:
             # The end overtook the start (or the stream never started): wait for it briefly.
-            self.state = replace(self.state, end=end)
+            self.state.end = end
             self._touch(self.settings.end_grace_s)
             return [], StatefulLogic.RETAIN
         if end.last_seq is not None and self.state.highest_seq < end.last_seq:
-            self.state = replace(self.state, end=end)
+            self.state.end = end
             self._touch(self.settings.end_grace_s)
             return [], StatefulLogic.RETAIN
         return self._finish("end"), StatefulLogic.RETAIN
@@ -257,8 +258,8 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
             pending = pending[-self.settings.max_pending :]
             if not self.state.reported_no_start:
                 out = self._no_start_error(item, "pending buffer full")
-                self.state = replace(self.state, reported_no_start=True)
-        self.state = replace(self.state, pending=pending)
+                self.state.reported_no_start = True
+        self.state.pending = pending
         return out
 
     def _no_start(self) -> list[SessionEvent]:
@@ -297,16 +298,16 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
             sample = item
         analyzer = self.state.analyzer
         if sample.seq > self.state.highest_seq:
-            self.state = replace(self.state, highest_seq=sample.seq)
+            self.state.highest_seq = sample.seq
         return self._out(analyzer.process(sample))
 
     def _out(self, events: list[AnalysisEvent]) -> list[SessionEvent]:
         """Number the events and attach the session (``None`` before the start)."""
         first = self.state.emitted
-        self.state = replace(self.state, emitted=first + len(events))
+        self.state.emitted = first + len(events)
         session = self.state.session
         return [
-            SessionEvent(self.stream_id, session, replace(event, position=first + i))
+            SessionEvent(self.stream_id, session, event.numbered(first + i))
             for i, event in enumerate(events)
         ]
 
