@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: start Kafka and PostgreSQL, run the lints, the type checker and pytest against
-# them, and always stop the servers. Runs every step, then exits with pytest's status, or
-# else with the first failing lint's. Extra arguments go to pytest.
+# `make test`: start Kafka and PostgreSQL, find Chromium (installed where missing) for the
+# browser tests, run the lints, the type checker and pytest against them, and always stop the
+# servers. Runs every step, then exits with pytest's status, or else with the first failing
+# lint's. Extra arguments go to pytest.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,8 +25,10 @@ trap "exit 130" INT TERM
 KINESTREAM_KAFKA="$(infra/kafka/kafka.sh start)" || { echo "test.sh: Kafka did not start" >&2; exit 1; }
 KINESTREAM_DATABASE_URL="$(infra/postgres/postgres.sh start)" ||
     { echo "test.sh: PostgreSQL did not start" >&2; exit 1; }
-export KINESTREAM_KAFKA KINESTREAM_DATABASE_URL
+KINESTREAM_CHROMIUM="$(infra/chromium.sh)" || { echo "test.sh: no Chromium" >&2; exit 1; }
+export KINESTREAM_KAFKA KINESTREAM_DATABASE_URL KINESTREAM_CHROMIUM
 echo "test.sh: KINESTREAM_KAFKA=$KINESTREAM_KAFKA KINESTREAM_DATABASE_URL=$KINESTREAM_DATABASE_URL"
+echo "test.sh: KINESTREAM_CHROMIUM=$KINESTREAM_CHROMIUM"
 
 failed=()
 status=0

@@ -150,6 +150,7 @@ async def create_analysis(
         watch=WatchLinks(
             websocket=_link(request, services, "watch", analysis_id, websocket=True),
             events=_link(request, services, "read_events", analysis_id),
+            live=f"{_link(request, services, 'live_page', analysis_id)}#token={token}",
             token=token,
             token_expires_at=datetime.fromtimestamp(grant.expires_at_s, UTC),
         ),

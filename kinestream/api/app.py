@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from kinestream import __version__
-from kinestream.api import analyses, sports, streams, watch_tokens, webhooks
+from kinestream.api import analyses, live, sports, streams, watch_tokens, webhooks
 from kinestream.api.database import Database
 from kinestream.api.dependencies import Services
 from kinestream.api.producer import KafkaPublisher, KafkaUnavailableError
@@ -131,6 +131,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(KafkaUnavailableError, _kafka_unavailable)
     app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
-    for module in (analyses, sports, webhooks, streams):
+    for module in (analyses, sports, webhooks, streams, live):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

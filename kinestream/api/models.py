@@ -48,10 +48,11 @@ class AnalysisOptions(_Model):
     """How the analysis runs (besides who jumps and which movement)."""
 
     echo_pose: bool = Field(
-        default=False,
+        default=True,
         description="Each metric_update on the watch socket also carries its frame's pose"
-        " (33 normalized points, null where not visible), to draw the skeleton live. The"
-        " event history keeps the updates without it.",
+        " (33 normalized points, null where not visible), to draw the skeleton live (the"
+        " live page does). The event history keeps the updates without it. Turn it off to"
+        " save bandwidth when no one draws the skeleton.",
     )
 
 
@@ -120,6 +121,10 @@ class WatchLinks(BaseModel):
 
     websocket: str = Field(description="The live events WebSocket.")
     events: str = Field(description="The event history (paged by position).")
+    live: str = Field(
+        description="The live page for a browser (skeleton, phase, reps); it carries the watch"
+        " token in its #fragment, so share it as you would the token."
+    )
     token: str = Field(
         description="A read-only watch token for the live WebSocket alone (share it instead of"
         " the API key): pass it as ?token= or as subprotocol bearer.<token>."
