@@ -59,6 +59,10 @@ each a `KP` pose packet or a `KF` frame packet (layouts in `kinestream.wire`). A
 packet (closed with 1007 after too many in a row), `{"type":"backpressure",...}` when it
 stops reading until Kafka catches up. Closed with 1000 once the analysis is stopped.
 
+**Live page** `/api/v1/analyses/{id}/live#token=<watch token>` (the `watch.live` link of a
+new analysis): the skeleton, phase, CoM and reps of the analysis in a browser, no API key
+needed.
+
 Refused WebSocket handshakes get the same status codes and JSON `detail` as the routes.
 """
 

@@ -63,7 +63,7 @@ class AnalysisCreate(_Model):
         json_schema_extra={
             "examples": [
                 {"sport": "cmj", "athlete_height_m": 1.8, "athlete_id": "athlete-17"},
-                {"sport": "squat_jump", "athlete_height_m": 1.65, "options": {"echo_pose": True}},
+                {"sport": "squat_jump", "athlete_height_m": 1.65, "options": {"echo_pose": False}},
                 {
                     "sport": "drop_jump",
                     "athlete_height_m": 1.72,
