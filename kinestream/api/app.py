@@ -8,6 +8,7 @@ messages, reads what the dataflow wrote, and relays the events topic.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from kinestream.api.producer import KafkaPublisher, KafkaUnavailableError
 from kinestream.api.relay import EventHub
 from kinestream.api.settings import ApiSettings
 from kinestream.connectors import api_keys
+from kinestream.connectors.migrations import schema_problem
 
 API_PREFIX = "/api/v1"
 
@@ -102,6 +104,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        problem = await asyncio.to_thread(schema_problem, settings.database_url)
+        if problem is not None:
+            raise RuntimeError(problem)
         database = Database(settings.database_url, settings.database_pool_size)
         secret = await database.run(api_keys.shared_secret, watch_tokens.SECRET_NAME)
         publisher = KafkaPublisher(

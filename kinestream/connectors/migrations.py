@@ -96,6 +96,20 @@ def pending_migrations(conninfo: str) -> list[str]:
     ]
 
 
+def schema_problem(conninfo: str) -> str | None:
+    """Why a process cannot use the database at ``conninfo`` (unreachable, or migrations
+    missing), in words for its user; ``None`` when it can."""
+    try:
+        pending = pending_migrations(conninfo)
+    except psycopg.Error as error:
+        return f"cannot use the database: {str(error).strip()}"
+    if pending:
+        return (
+            f"the database lacks migrations {', '.join(pending)}: run `kinestream db migrate` first"
+        )
+    return None
+
+
 def migrate(conninfo: str) -> list[str]:
     """Apply the pending migrations to the database at ``conninfo``; return their names."""
     with psycopg.connect(conninfo, autocommit=True) as conn:

@@ -63,6 +63,7 @@ import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
 from kinestream import __version__, wire
+from kinestream.connectors.migrations import schema_problem
 from kinestream.connectors.webhook_deliveries import (
     AsyncConnection,
     Claim,
@@ -466,16 +467,9 @@ class WebhookDispatcher:
 
 
 async def _check_database(url: str) -> None:
-    try:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            cursor = await conn.execute("SELECT to_regclass('webhook_deliveries') IS NOT NULL")
-            row = await cursor.fetchone()
-    except psycopg.Error as exc:
-        raise DispatcherError(f"cannot use the database: {str(exc).strip()}") from exc
-    if row is None or not row[0]:
-        raise DispatcherError(
-            "the database lacks the webhook tables: run `kinestream db migrate` first"
-        )
+    problem = await asyncio.to_thread(schema_problem, url)
+    if problem is not None:
+        raise DispatcherError(problem)
 
 
 async def _wait_any(*events: asyncio.Event, timeout_s: float | None) -> None:

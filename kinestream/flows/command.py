@@ -120,7 +120,9 @@ def run_flow_command(args: argparse.Namespace) -> int:
         print("kinestream flow: --batch-size must be at least 1", file=sys.stderr)
         return 2
     if args.database_url is not None:
-        problem = _schema_problem(args.database_url)
+        from kinestream.connectors.migrations import schema_problem
+
+        problem = schema_problem(args.database_url)
         if problem is not None:
             print(f"kinestream flow: {problem}", file=sys.stderr)
             return 2
@@ -154,23 +156,6 @@ def run_flow_command(args: argparse.Namespace) -> int:
         recovery_config=recovery,
     )
     return 0
-
-
-def _schema_problem(database_url: str) -> str | None:
-    """Why the flow cannot write to the database, or ``None`` when it can."""
-    import psycopg
-
-    from kinestream.connectors.migrations import pending_migrations
-
-    try:
-        pending = pending_migrations(database_url)
-    except psycopg.Error as error:
-        return f"cannot use the database: {str(error).strip()}"
-    if pending:
-        return (
-            f"the database lacks migrations {', '.join(pending)}: run `kinestream db migrate` first"
-        )
-    return None
 
 
 def prepare_recovery_dir(
