@@ -1,0 +1,201 @@
+"""The asynchronous client: :class:`AsyncClient`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable
+from types import TracebackType
+from typing import Self, TypeVar
+
+import httpx
+
+from kinestream.api.models import (
+    Analysis,
+    AnalysisCreated,
+    Event,
+    SportsCatalogue,
+    StopAccepted,
+    Webhook,
+    WebhookCreated,
+)
+from kinestream.client import _routes
+from kinestream.client._http import (
+    DEFAULT_RETRY,
+    Call,
+    RetryPolicy,
+    api_root,
+    headers,
+    unreachable,
+    websocket_root,
+)
+from kinestream.client.errors import ApiError
+from kinestream.client.ingest import AsyncIngestSession, ingest_url
+from kinestream.client.watch import DEFAULT_RECONNECT, AsyncWatch, ReconnectPolicy
+from kinestream.sports import Sport
+
+T = TypeVar("T")
+
+_log = logging.getLogger("kinestream.client")
+
+
+class AsyncClient:
+    """A kinestream API client for asyncio: :class:`~kinestream.client.Client`'s methods, as
+    coroutines (``events`` and ``watch`` are async iterators, ``ingest`` an async context
+    manager). Close it with :meth:`aclose` or use it in an ``async with`` block."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout_s: float = 10.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
+    ) -> None:
+        self._api_key = api_key
+        self._websocket_root = websocket_root(base_url)
+        self._timeout_s = timeout_s
+        self._retry = retry
+        self._reconnect = reconnect
+        self._http = httpx.AsyncClient(
+            base_url=api_root(base_url), headers=headers(api_key), timeout=timeout_s
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._http.aclose()
+
+    async def _send(self, call: Call[T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    call.method, call.path, params=call.params, json=call.json
+                )
+            except httpx.TransportError as exc:
+                raise unreachable(call, exc) from exc
+            try:
+                return call.result(response)
+            except ApiError as error:
+                delay = self._retry.delay(call.method, attempt, error)
+                if delay is None:
+                    raise
+                _log.info("%s %s: %s; retrying in %.2f s", call.method, call.path, error, delay)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    # --- analyses --------------------------------------------------------------------------
+
+    async def create_analysis(
+        self,
+        sport: Sport | str,
+        athlete_height_m: float,
+        *,
+        box_height_m: float | None = None,
+        athlete_id: str | None = None,
+        echo_pose: bool | None = None,
+        webhook_url: str | None = None,
+    ) -> AnalysisCreated:
+        """Create an analysis (see :meth:`kinestream.client.Client.create_analysis`)."""
+        return await self._send(
+            _routes.create_analysis(
+                sport,
+                athlete_height_m,
+                box_height_m=box_height_m,
+                athlete_id=athlete_id,
+                echo_pose=echo_pose,
+                webhook_url=webhook_url,
+            )
+        )
+
+    async def get_analysis(self, analysis_id: str) -> Analysis:
+        """An analysis: status, parameters, repetitions so far, summary once ended."""
+        return await self._send(_routes.get_analysis(analysis_id))
+
+    async def events(
+        self,
+        analysis_id: str,
+        *,
+        after: int = -1,
+        types: Iterable[str] | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[Event]:
+        """The analysis's stored events after position ``after``, in position order,
+        page by page (only ``types``, if given); for live ones, :meth:`watch`."""
+        types = None if types is None else list(types)
+        while True:
+            page = await self._send(_routes.events_page(analysis_id, after, types, page_size))
+            for item in page.events:
+                yield item.event
+            if page.next is None:
+                return
+            after = page.next
+
+    async def stop(self, analysis_id: str, *, last_seq: int | None = None) -> StopAccepted:
+        """Ask the analysis to end (after frame ``last_seq``, default the last ingested)."""
+        return await self._send(_routes.stop(analysis_id, last_seq))
+
+    async def sports(self) -> SportsCatalogue:
+        """The sports, their metrics and how to film them, and the pose model."""
+        return await self._send(_routes.sports())
+
+    # --- live ------------------------------------------------------------------------------
+
+    def watch(self, analysis_id: str, *, after: int = -1, token: str | None = None) -> AsyncWatch:
+        """Iterate the analysis's events live (``async for``), from position ``after`` on,
+        resuming after disconnections, until its ``session_summary`` (see
+        :mod:`kinestream.client.watch`). ``token``: a watch token instead of the API key."""
+        return AsyncWatch(
+            self._websocket_root,
+            analysis_id,
+            after=after,
+            credential=token or self._api_key,
+            policy=self._reconnect,
+            open_timeout_s=self._timeout_s,
+        )
+
+    def ingest(
+        self, analysis_id: str, *, end_on_close: bool = True, window: int = 32
+    ) -> AsyncIngestSession:
+        """A session (``async with``) sending the analysis's poses or frames, at most
+        ``window`` unanswered (see :mod:`kinestream.client.ingest`); with ``end_on_close``
+        closing it ends the analysis."""
+        url = ingest_url(self._websocket_root, analysis_id, end_on_close=end_on_close)
+        return AsyncIngestSession(url, self._api_key, window, self._timeout_s)
+
+    # --- webhooks --------------------------------------------------------------------------
+
+    async def create_webhook(
+        self,
+        url: str,
+        event_types: Iterable[str] | None = None,
+        sport: Sport | str | None = None,
+        *,
+        analysis_id: str | None = None,
+    ) -> WebhookCreated:
+        """Register a webhook (see :meth:`kinestream.client.Client.create_webhook`)."""
+        return await self._send(_routes.create_webhook(url, event_types, sport, analysis_id))
+
+    async def list_webhooks(self) -> list[Webhook]:
+        """The key's webhooks, oldest first."""
+        return await self._send(_routes.list_webhooks())
+
+    async def get_webhook(self, webhook_id: str) -> Webhook:
+        """One of the key's webhooks."""
+        return await self._send(_routes.get_webhook(webhook_id))
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        """Delete a webhook and its pending deliveries."""
+        await self._send(_routes.delete_webhook(webhook_id))
