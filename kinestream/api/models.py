@@ -244,6 +244,8 @@ class Event(BaseModel):
     event_type: EventType
     stream_id: str
     seq: int
+    index: int = 0
+    """Tells apart events of one type about one frame (part of the deterministic id)."""
     position: int
     capture_time_s: float
     payload: dict[str, Any]
@@ -259,6 +261,7 @@ class Event(BaseModel):
                 event_type=event.event_type,
                 stream_id=event.stream_id,
                 seq=event.seq,
+                index=event.index,
                 position=event.position,
                 capture_time_s=event.capture_time_s,
                 payload=event.payload,
@@ -268,6 +271,7 @@ class Event(BaseModel):
             event_type=event.event_type,  # type: ignore[arg-type]
             stream_id=event.stream_id,
             seq=event.seq,
+            index=event.index,
             position=event.position,
             capture_time_s=event.capture_time_s,
             payload=event.payload,

@@ -40,7 +40,7 @@ from kinestream.client.errors import (
     KinestreamError,
     StreamClosedError,
 )
-from kinestream.events import AnalysisEvent, event_id_for
+from kinestream.events import AnalysisEvent
 
 _log = logging.getLogger("kinestream.client")
 
@@ -49,8 +49,6 @@ _RESUMABLE: Final = frozenset(
 )
 """Closes worth reconnecting after: going away (1001), lost (1006), events unavailable
 (1011), restarting (1012), too slow (1013)."""
-
-_MAX_INDEX: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,26 +72,10 @@ class ReconnectPolicy:
 DEFAULT_RECONNECT: Final = ReconnectPolicy()
 
 
-def _index(data: dict[str, Any]) -> int:
-    event_id = data.get("event_id")
-    if event_id is None:
-        return 0
-    stream_id, event_type, seq = str(data["stream_id"]), str(data["event_type"]), int(data["seq"])
-    for index in range(_MAX_INDEX):
-        if event_id_for(stream_id, event_type, seq, index) == event_id:
-            return index
-    return 0  # from_dict reports the mismatch
-
-
 def analysis_event(data: dict[str, Any]) -> AnalysisEvent:
-    """The :class:`AnalysisEvent` of an event as the API sends it.
-
-    The API's events carry no ``index`` (the rank among events of one type at one frame),
-    but their deterministic ``event_id`` is made from it: the index is the one whose id
-    matches, so that ``event.event_id`` is the server's.
-    """
+    """The :class:`AnalysisEvent` of an event as the API sends it (its id is checked)."""
     try:
-        return AnalysisEvent.from_dict({**data, "index": _index(data)})
+        return AnalysisEvent.from_dict(data)
     except (ValueError, TypeError, KeyError) as exc:
         raise KinestreamError(f"malformed event from the watch socket: {exc!r}") from exc
 

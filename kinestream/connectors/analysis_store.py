@@ -104,12 +104,13 @@ class RepRecord:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    """An ``events`` row: an analysis event as the database keeps it (no ``index``)."""
+    """An ``events`` row: an analysis event as the database keeps it."""
 
     event_id: str
     event_type: str
     stream_id: str
     seq: int
+    index: int
     position: int
     capture_time_s: float
     payload: dict[str, Any]
@@ -222,7 +223,7 @@ def events_after(
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             """
-            SELECT event_id::text, event_type, stream_id, seq, position,
+            SELECT event_id::text, event_type, stream_id, seq, event_index AS index, position,
                    extract(epoch FROM captured_at)::float8 AS capture_time_s, payload
             FROM events
             WHERE stream_id = %(stream_id)s AND position > %(after)s

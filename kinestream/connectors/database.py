@@ -37,12 +37,13 @@ from kinestream.wire import StartMessage
 _log = logging.getLogger(__name__)
 
 _INSERT_EVENTS: Final = """
-INSERT INTO events (event_id, stream_id, position, seq, event_type, captured_at, payload)
-SELECT e.event_id, e.stream_id, e.position, e.seq, e.event_type, to_timestamp(e.capture_s),
-       e.payload::jsonb
-FROM unnest(%s::uuid[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[],
-            %s::text[])
-    AS e(event_id, stream_id, position, seq, event_type, capture_s, payload)
+INSERT INTO events (event_id, stream_id, position, seq, event_index, event_type, captured_at,
+                    payload)
+SELECT e.event_id, e.stream_id, e.position, e.seq, e.event_index, e.event_type,
+       to_timestamp(e.capture_s), e.payload::jsonb
+FROM unnest(%s::uuid[], %s::text[], %s::bigint[], %s::bigint[], %s::int[], %s::text[],
+            %s::float8[], %s::text[])
+    AS e(event_id, stream_id, position, seq, event_index, event_type, capture_s, payload)
 ON CONFLICT (event_id) DO NOTHING
 """
 
@@ -90,7 +91,7 @@ ON CONFLICT (stream_id) DO UPDATE SET
 
 @dataclass
 class _Batch:
-    events: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(7)])
+    events: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(8)])
     frames: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(6)])
     reps: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(13)])
     analyses: list[dict[str, Any]] = field(default_factory=list)
@@ -144,6 +145,7 @@ def _collect(items: Sequence[SessionEvent]) -> _Batch:
                 event.stream_id,
                 event.position,
                 event.seq,
+                event.index,
                 event.event_type,
                 event.capture_time_s,
                 json.dumps(_stored_payload(event), allow_nan=False),

@@ -293,6 +293,7 @@ def test_event_history_pages_by_position(api: Api) -> None:
         "event_type": "rep_complete",
         "stream_id": stream,
         "seq": 9,
+        "index": 0,
         "position": 9,
         "capture_time_s": pytest.approx(events[9].capture_time_s, abs=1e-6),
         "payload": events[9].payload,

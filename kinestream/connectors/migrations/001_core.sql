@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS events (
     stream_id    text NOT NULL,
     position     bigint,
     seq          bigint NOT NULL,
+    event_index  integer NOT NULL DEFAULT 0,
     event_type   text NOT NULL,
     captured_at  timestamptz NOT NULL,
     payload      jsonb NOT NULL,
