@@ -10,13 +10,13 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from kinestream.commands.simulate import simulate
 from kinestream.connectors.jpeg import encode_jpeg
 from kinestream.connectors.video import read_frames
 from kinestream.events import AnalysisEvent
 from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
 from kinestream.operators.pose import PoseSample
 from kinestream.pictures.overlay import MIN_VISIBILITY, LiveReadout, OverlayWriter
-from kinestream.simulate import simulate
 from kinestream.sports import Sport
 from tests.synthetic_video import BACKGROUND, write_clip
 

@@ -10,10 +10,10 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from kinestream.commands.simulate import simulate
 from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
 from kinestream.pictures.plot import RESTING_PHASES, save_session_plot, session_figure
 from kinestream.pictures.trace import SessionTrace
-from kinestream.simulate import simulate
 from kinestream.sports import Sport
 
 REPS = 3

@@ -34,13 +34,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from kinestream import wire
-from kinestream.analyze import InputError, stream_config
+from kinestream.commands.analyze import InputError, stream_config
+from kinestream.commands.kafka_options import add_kafka_options, topics_of
+from kinestream.commands.pacing import Pacer
+from kinestream.commands.progress import ProgressBar
+from kinestream.commands.sending import Outgoing, report_outcome, send_stream
 from kinestream.connectors.recording import Recording, RecordingError, read_recording
 from kinestream.connectors.stream_publisher import StreamPublisher
-from kinestream.kafka_options import add_kafka_options, topics_of
-from kinestream.pacing import Pacer
-from kinestream.progress import ProgressBar
-from kinestream.sending import Outgoing, report_outcome, send_stream
 from kinestream.sports import Sport
 
 COMMAND = "kinestream replay"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from kinestream.pacing import Pacer
+from kinestream.commands.pacing import Pacer
 
 TIMES = [10.0 + i / 50.0 for i in range(11)]  # 0.2 s of capture at 50 fps
 

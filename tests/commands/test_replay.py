@@ -22,11 +22,11 @@ from bytewax.testing import run_main
 
 from kinestream import wire
 from kinestream.cli import main
+from kinestream.commands.simulate import simulate, write_trial
 from kinestream.connectors.jpeg import encode_jpeg
 from kinestream.connectors.recording import RecordingParams, RecordingWriter
 from kinestream.events import AnalysisEvent
 from kinestream.flows.analysis import FlowSettings, build_flow
-from kinestream.simulate import simulate, write_trial
 from kinestream.sports import Sport
 from tests.kafka_topics import TopicFactory, fresh_topics, read_topic, use_topics
 from tests.synthetic_video import render

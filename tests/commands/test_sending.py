@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kinestream.sending import SHOWN_RANGES, seq_ranges
+from kinestream.commands.sending import SHOWN_RANGES, seq_ranges
 
 
 def test_consecutive_seqs_become_ranges() -> None:

@@ -9,9 +9,9 @@ import matplotlib.image
 import pytest
 
 from kinestream.cli import main
+from kinestream.commands.simulate import simulate
 from kinestream.connectors.jpeg import encode_jpeg
 from kinestream.connectors.recording import RecordingParams, RecordingWriter
-from kinestream.simulate import simulate
 from kinestream.sports import Sport
 from tests.synthetic_video import render, write_clip
 

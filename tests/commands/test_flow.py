@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kinestream.flows.command import prepare_recovery_dir
+from kinestream.commands.flow import prepare_recovery_dir
 
 
 def test_process_0_makes_the_partitions_and_the_others_wait_for_them(tmp_path: Path) -> None:

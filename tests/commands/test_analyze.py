@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from kinestream.cli import main
+from kinestream.commands.simulate import simulate
 from kinestream.connectors.recording import RecordingParams, RecordingWriter, read_recording
-from kinestream.simulate import simulate
 from kinestream.sports import Sport
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,11 +14,11 @@ from confluent_kafka import Producer
 
 from kinestream import wire
 from kinestream.cli import main
+from kinestream.commands.record import END_GRACE_S, PENDING_LIMIT, Recorder
+from kinestream.commands.simulate import simulate, write_trial
 from kinestream.connectors.jpeg import encode_jpeg
 from kinestream.connectors.recording import read_recording
 from kinestream.operators.pose import PoseSample
-from kinestream.record import END_GRACE_S, PENDING_LIMIT, Recorder
-from kinestream.simulate import simulate, write_trial
 from kinestream.sports import Sport
 from tests.kafka_topics import TopicFactory, fresh_topics, use_topics
 from tests.synthetic_video import render

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from kinestream.commands.progress import ProgressBar
 from kinestream.connectors.recording import (
     Recording,
     RecordingError,
@@ -41,7 +42,6 @@ from kinestream.events import AnalysisEvent, EventType
 from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
 from kinestream.operators.pose import PoseSample
 from kinestream.pictures.trace import SessionTrace
-from kinestream.progress import ProgressBar
 from kinestream.sports import METRICS, Sport
 
 if TYPE_CHECKING:

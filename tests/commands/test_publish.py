@@ -15,8 +15,8 @@ from confluent_kafka.cimpl import NewTopic
 
 from kinestream import wire
 from kinestream.cli import main
+from kinestream.commands.simulate import simulate
 from kinestream.connectors.jpeg import decode_jpeg
-from kinestream.simulate import simulate
 from kinestream.sports import Sport
 from tests.kafka_topics import TopicFactory, fresh_topics, read_topic, use_topics
 from tests.synthetic_video import write_clip

@@ -2,7 +2,7 @@
 
 Each frame is downscaled (long side at most ``--max-dimension``), JPEG-encoded and sent to
 the frames topic (:func:`kinestream.wire.encode_frame`), keyed by the stream id, after the
-stream's start message and before its end message (:mod:`kinestream.sending`). With
+stream's start message and before its end message (:mod:`kinestream.commands.sending`). With
 ``--pose-local`` MediaPipe Pose runs here instead and pose packets go to the poses topic
 (:func:`kinestream.wire.encode_pose`): less bandwidth, and the dataflow does no inference.
 
@@ -29,15 +29,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from kinestream import wire
-from kinestream.analyze import EstimatorError, InputError, stream_config
+from kinestream.commands.analyze import EstimatorError, InputError, stream_config
+from kinestream.commands.kafka_options import add_kafka_options, topics_of
+from kinestream.commands.pacing import Pacer
+from kinestream.commands.progress import ProgressBar
+from kinestream.commands.sending import Outgoing, report_outcome, send_stream
 from kinestream.connectors.jpeg import DEFAULT_JPEG_QUALITY, encode_jpeg
 from kinestream.connectors.stream_publisher import StreamPublisher
 from kinestream.connectors.video import DEFAULT_MAX_DIMENSION, VideoReader
-from kinestream.kafka_options import add_kafka_options, topics_of
 from kinestream.operators.pose import PoseEstimator
-from kinestream.pacing import Pacer
-from kinestream.progress import ProgressBar
-from kinestream.sending import Outgoing, report_outcome, send_stream
 from kinestream.sports import Sport
 
 COMMAND = "kinestream publish"

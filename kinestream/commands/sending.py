@@ -2,7 +2,7 @@
 
 :func:`send_stream` sends the start message and waits for the broker to acknowledge it
 (so a broker that is away is noticed before the source is read), then the frames or pose
-packets, each held back by a :class:`~kinestream.pacing.Pacer`, then the end message with
+packets, each held back by a :class:`~kinestream.commands.pacing.Pacer`, then the end message with
 the last frame's sequence number. It stops at the first failed delivery: the stream then
 has no end message, and the dataflow closes it after its idle timeout.
 :func:`report_outcome` tells the user what the broker took and returns the exit status.
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from kinestream import wire
+from kinestream.commands.pacing import Pacer
+from kinestream.commands.progress import ProgressBar
 from kinestream.connectors.stream_publisher import PublishError, StreamPublisher
 from kinestream.operators.pose import PoseSample
-from kinestream.pacing import Pacer
-from kinestream.progress import ProgressBar
 
 SHOWN_RANGES: Final = 8
 

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Final
 
 from kinestream import wire
+from kinestream.commands.kafka_options import add_kafka_options, topics_of
+from kinestream.commands.progress import ProgressBar
 from kinestream.connectors.jpeg import decode_jpeg
 from kinestream.connectors.recording import RecordingParams, RecordingWriter
 from kinestream.connectors.stream_reader import (
@@ -43,9 +45,7 @@ from kinestream.connectors.stream_reader import (
     StreamReaderError,
     Undecodable,
 )
-from kinestream.kafka_options import add_kafka_options, topics_of
 from kinestream.operators.pose import PoseEstimator, PoseSample
-from kinestream.progress import ProgressBar
 
 OPEN_AFTER: Final = 32
 """Rows read before the recording is opened (the frame rate is estimated from them)."""
