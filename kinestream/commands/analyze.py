@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kinestream.commands.progress import ProgressBar
+from kinestream.commands.session_options import add_session_options
 from kinestream.connectors.recording import (
     Recording,
     RecordingError,
@@ -111,26 +112,7 @@ def add_analyze_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         ),
     )
     parser.add_argument("input", type=Path, metavar="INPUT", help="recording (.arrow) or video")
-    parser.add_argument(
-        "--sport",
-        choices=[sport.value for sport in Sport],
-        default=None,
-        help="the movement (default: the recording's)",
-    )
-    parser.add_argument(
-        "--athlete-height",
-        type=float,
-        default=None,
-        metavar="M",
-        help="athlete's standing height in metres (default: the recording's)",
-    )
-    parser.add_argument(
-        "--box-height",
-        type=float,
-        default=None,
-        metavar="M",
-        help="drop-jump box height in metres (default: the recording's)",
-    )
+    add_session_options(parser, from_recording=True)
     parser.add_argument(
         "--json",
         default=None,

@@ -34,11 +34,11 @@ from kinestream.commands.kafka_options import add_kafka_options, topics_of
 from kinestream.commands.pacing import Pacer
 from kinestream.commands.progress import ProgressBar
 from kinestream.commands.sending import Outgoing, report_outcome, send_stream
+from kinestream.commands.session_options import add_session_options
 from kinestream.connectors.jpeg import DEFAULT_JPEG_QUALITY, encode_jpeg
 from kinestream.connectors.stream_publisher import StreamPublisher
 from kinestream.connectors.video import DEFAULT_MAX_DIMENSION, VideoReader
 from kinestream.operators.pose import PoseEstimator
-from kinestream.sports import Sport
 
 COMMAND = "kinestream publish"
 
@@ -59,19 +59,7 @@ def add_publish_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument(
         "--stream-id", default=None, help="the stream's id (default: a fresh random UUID)"
     )
-    parser.add_argument(
-        "--sport", required=True, choices=[sport.value for sport in Sport], help="the movement"
-    )
-    parser.add_argument(
-        "--athlete-height",
-        type=float,
-        required=True,
-        metavar="M",
-        help="athlete's standing height in metres",
-    )
-    parser.add_argument(
-        "--box-height", type=float, default=None, metavar="M", help="drop jumps: box height, metres"
-    )
+    add_session_options(parser, from_recording=False)
     parser.add_argument("--athlete-id", default=None, help="the athlete, for the outputs")
     parser.add_argument(
         "--pose-local",

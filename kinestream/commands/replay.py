@@ -39,9 +39,9 @@ from kinestream.commands.kafka_options import add_kafka_options, topics_of
 from kinestream.commands.pacing import Pacer
 from kinestream.commands.progress import ProgressBar
 from kinestream.commands.sending import Outgoing, report_outcome, send_stream
+from kinestream.commands.session_options import add_session_options
 from kinestream.connectors.recording import Recording, RecordingError, read_recording
 from kinestream.connectors.stream_publisher import StreamPublisher
-from kinestream.sports import Sport
 
 COMMAND = "kinestream replay"
 
@@ -62,26 +62,7 @@ def add_replay_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument(
         "--stream-id", default=None, help="the new stream's id (default: a fresh random UUID)"
     )
-    parser.add_argument(
-        "--sport",
-        choices=[sport.value for sport in Sport],
-        default=None,
-        help="the movement (default: the recording's)",
-    )
-    parser.add_argument(
-        "--athlete-height",
-        type=float,
-        default=None,
-        metavar="M",
-        help="athlete's standing height in metres (default: the recording's)",
-    )
-    parser.add_argument(
-        "--box-height",
-        type=float,
-        default=None,
-        metavar="M",
-        help="drop jumps: box height in metres (default: the recording's)",
-    )
+    add_session_options(parser, from_recording=True)
     parser.add_argument("--athlete-id", default=None, help="the athlete, for the outputs")
     parser.add_argument(
         "--frames",
