@@ -84,7 +84,6 @@ def flow_fps(brokers: str, frames: list[wire.Frame], streams: int, log: Path) ->
             "bootstrap.servers": brokers,
             "group.id": f"bench-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": 10,
         }
     )
     consumer.subscribe([topics.events])
@@ -119,7 +118,8 @@ def flow_fps(brokers: str, frames: list[wire.Frame], streams: int, log: Path) ->
         seen, last = 0, 0.0
         deadline = time.time() + timeout_s
         while seen < count and time.time() < deadline:
-            for msg in consumer.consume(1000, timeout=0.1):
+            first = consumer.poll(0.1)  # consume() would wait for its whole count
+            for msg in (first, *consumer.consume(1000, timeout=0)) if first else ():
                 headers = dict(msg.headers() or []) if msg.error() is None else {}
                 if headers.get(wire.HEADER_EVENT_TYPE) == b"metric_update":
                     seen, last = seen + 1, time.time()
