@@ -62,12 +62,14 @@ def synthetic_stream(fps: float, frames: int, seed: int = 0) -> list[PoseSample]
     return out
 
 
-def analysis_cost_us(samples: list[PoseSample], runs: int) -> tuple[float, float, int]:
+def analysis_cost_us(
+    samples: list[PoseSample], runs: int, *, echo_pose: bool = False
+) -> tuple[float, float, int]:
     """Best and median µs per frame of ``process`` over ``samples``; and the reps found."""
     timings = []
     reps = 0
     for _ in range(runs):
-        analyzer = StreamAnalyzer(StreamConfig("bench", Sport.CMJ, 1.80))
+        analyzer = StreamAnalyzer(StreamConfig("bench", Sport.CMJ, 1.80, echo_pose=echo_pose))
         process = analyzer.process
         started = time.perf_counter()
         for sample in samples:
@@ -79,11 +81,12 @@ def analysis_cost_us(samples: list[PoseSample], runs: int) -> tuple[float, float
 
 def bench_analysis_cost(runs: int, frames: int) -> None:
     print(f"(a) analysis cost per frame, inference excluded (best of {runs}, {frames} frames)")
-    for fps in (30.0, 60.0, 240.0):
+    for fps, echo_pose in ((30.0, False), (60.0, False), (240.0, False), (60.0, True)):
         samples = synthetic_stream(fps, frames)
-        best, median, reps = analysis_cost_us(samples, runs)
+        best, median, reps = analysis_cost_us(samples, runs, echo_pose=echo_pose)
+        echo = " + pose echo" if echo_pose else ""
         print(
-            f"    {fps:5.0f} fps: {best:6.1f} µs/frame best, {median:6.1f} median "
+            f"    {fps:5.0f} fps{echo}: {best:6.1f} µs/frame best, {median:6.1f} median "
             f"({best / TARGET_US_PER_FRAME:.2f} x the {TARGET_US_PER_FRAME:.0f} µs target; "
             f"{reps} reps analysed)",
             flush=True,

@@ -90,10 +90,9 @@ def drawable_pose(sample: PoseSample) -> dict[str, Any] | None:
     """
     if sample.landmarks is None:
         return None
-    points: list[list[float] | None] = [
-        [round(x, 4), round(y, 4)] if visibility >= DRAWABLE_VISIBILITY else None
-        for x, y, _, visibility in sample.landmarks.tolist()
-    ]
+    xy: list[list[float]] = np.round(sample.landmarks[:, :2], 4).tolist()
+    visible: list[bool] = (sample.landmarks[:, 3] >= DRAWABLE_VISIBILITY).tolist()
+    points = [point if seen else None for point, seen in zip(xy, visible, strict=True)]
     return {"width": sample.image_width, "height": sample.image_height, "landmarks": points}
 
 
