@@ -11,7 +11,7 @@ keyed by the stream id (UTF-8), so one stream's messages stay in one partition, 
 ``frames`` (``kinestream.frames``)
     Value: one JPEG image. Headers (all required, ASCII decimal values):
     ``ks-schema`` (:data:`WIRE_SCHEMA_VERSION`), ``ks-seq`` (frame sequence number, int),
-    ``ks-ts`` (capture timestamp, seconds, float), ``ks-fps`` (nominal frame rate, float),
+    ``ks-ts`` (capture timestamp, Unix seconds, float), ``ks-fps`` (nominal frame rate, float),
     ``ks-width`` / ``ks-height`` (image size in pixels, int).
 
 ``poses`` (``kinestream.poses``)
@@ -22,7 +22,7 @@ keyed by the stream id (UTF-8), so one stream's messages stay in one partition, 
         version    uint8    WIRE_SCHEMA_VERSION
         flags      uint8    bit 0: landmarks present; bit 1: world landmarks present
         seq        int64
-        timestamp  float64  capture time, seconds
+        timestamp  float64  capture time, Unix seconds
         fps        float32  nominal frame rate (0 when unknown)
         width      uint32   image width, pixels
         height     uint32   image height, pixels
@@ -36,7 +36,7 @@ keyed by the stream id (UTF-8), so one stream's messages stay in one partition, 
         magic      2 bytes  b"KF"
         version    uint8    WIRE_SCHEMA_VERSION
         seq        int64
-        timestamp  float64  capture time, seconds
+        timestamp  float64  capture time, Unix seconds
         fps        float32  nominal frame rate (0 when unknown)
         width      uint32   image width, pixels
         height     uint32   image height, pixels

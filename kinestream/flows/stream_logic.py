@@ -13,7 +13,10 @@ lifecycle:
   or for ``end_grace_s``, whichever comes first;
 - no input for ``idle_timeout_s`` finishes the analyzer with ``finish("idle")``;
 - a message of the stream that could not be decoded (:class:`BadMessage`) becomes an
-  ``error`` event of the stream (code ``bad_message``).
+  ``error`` event of the stream (code ``bad_message``);
+- capture times must be Unix seconds (they become the stored times): a stream whose first
+  frame's time is before ``EARLIEST_UNIX_S`` gets one ``quality_warning``
+  (``relative_clock``).
 
 Every event leaves the step numbered: ``position`` counts the stream's events from 0, in
 order, without gaps. The counter is part of the snapshot, so a resumed flow gives an event
@@ -41,7 +44,7 @@ import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -70,6 +73,9 @@ AnalyzerFactory = Callable[[StartMessage], Analyzer]
 EstimatorFactory = Callable[[], PoseEstimator]
 JpegDecoder = Callable[[bytes], npt.NDArray[np.uint8]]
 Clock = Callable[[], datetime]
+
+EARLIEST_UNIX_S: Final = 1_000_000_000.0
+"""Capture times before this (2001-09-09) are taken for a relative clock, not Unix time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,9 +303,29 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         else:
             sample = item
         analyzer = self.state.analyzer
+        first = self.state.highest_seq < 0
         if sample.seq > self.state.highest_seq:
             self.state.highest_seq = sample.seq
-        return self._out(analyzer.process(sample))
+        events = analyzer.process(sample)
+        if first and sample.timestamp_s < EARLIEST_UNIX_S:
+            events.insert(0, self._relative_clock_warning(sample))
+        return self._out(events)
+
+    def _relative_clock_warning(self, sample: PoseSample) -> AnalysisEvent:
+        # Not about one frame, but the stream's clock: seq -1 keeps its id apart from the
+        # analyzer's warnings.
+        return AnalysisEvent(
+            "quality_warning",
+            self.stream_id,
+            -1,
+            sample.timestamp_s,
+            {
+                "code": "relative_clock",
+                "message": f"capture time {sample.timestamp_s:g} s is not a Unix time: the "
+                "analysis is not affected, but the stored times of this stream's reps and "
+                "frames will be in 1970; send Unix seconds",
+            },
+        )
 
     def _out(self, events: list[AnalysisEvent]) -> list[SessionEvent]:
         """Number the events and attach the session (``None`` before the start)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -383,3 +384,15 @@ def test_resume_after_abort_loses_no_state_and_repeats_the_same_event_ids(
     assert all(by_id[e.event_id] == e.position for e in second if e.event_id in by_id)
     merged_positions = sorted(e.position for e in everything.values() if e.position is not None)
     assert merged_positions == list(range(len(everything)))
+
+
+def test_a_stream_on_a_relative_clock_is_warned_once(runner: Runner) -> None:
+    relative = [
+        _msg(TOPICS.poses, *wire.encode_pose("rel", replace(sample(s), timestamp_s=s / 30), 30.0))
+        for s in range(35)
+    ]
+    events, _ = run_flow(runner, [start_msg("rel"), *relative, end_msg("rel")])
+    warnings = [e for e in events if e.event_type == "quality_warning"]
+    assert [(w.payload["code"], w.position) for w in warnings] == [("relative_clock", 0)]
+    unix, _ = run_flow(runner, [start_msg("unix"), *pose_msgs("unix", range(35)), end_msg("unix")])
+    assert by_type(unix)["quality_warning"] == 0
