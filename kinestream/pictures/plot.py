@@ -54,7 +54,7 @@ def session_figure(trace: SessionTrace, title: str) -> Figure:
     velocity_axes.set_ylabel("CoM velocity (m/s)")
     velocity_axes.set_xlabel("time (s)")
     height_axes.margins(y=0.25)  # room for the jump-height notes
-    figure.suptitle(title)
+    figure.suptitle(title, x=0.01, ha="left")
 
     shown: dict[str, str] = {}
     for span in trace.phase_spans():
