@@ -95,7 +95,7 @@ class StreamAnalyzer:
         self._calibration: Calibration | None = None
         self._machine: JumpMachine | None = None
         self._smoother: LocalQuadraticSmoother | None = None
-        self._pending: deque[tuple[int, float, float, dict[str, Any] | None]] = deque()
+        self._pending: deque[tuple[int, float, float, float, dict[str, Any] | None]] = deque()
         self._last_body: tuple[float, BodyMeasurement] | None = None
         self._missing_since: float | None = None
         self._lock = AthleteLock()
@@ -261,9 +261,10 @@ class StreamAnalyzer:
             self._reset(sample, "athlete_moved", "athlete moved away; calibrating again")
             return
         self._quality.visibility(body.visibility)
-        foot = cal.above_floor_m(body.foot_y_px) if not math.isnan(body.foot_y_px) else math.nan
+        foot = cal.above_floor_m(body.foot_y_px)
+        contact = cal.above_floor_m(body.contact_y_px)
         com = cal.height_m(body.com_y_px)
-        self._pending.append((sample.seq, foot, com, pose))
+        self._pending.append((sample.seq, foot, contact, com, pose))
         for ready in self._smoother.push(sample.timestamp_s, com, sample.seq):
             self._on_frame(*ready)
 
@@ -286,8 +287,8 @@ class StreamAnalyzer:
             self._pending.popleft()
         if not self._pending or self._machine is None:
             return
-        _, foot, com_raw, pose = self._pending.popleft()
-        frame = Frame(seq, time_s, com, velocity, com_raw, foot)
+        _, foot, contact, com_raw, pose = self._pending.popleft()
+        frame = Frame(seq, time_s, com, velocity, com_raw, foot, contact)
         outputs = self._machine.update(frame)
         payload: dict[str, Any] = {
             "phase": self._machine.phase,

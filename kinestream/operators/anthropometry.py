@@ -19,6 +19,8 @@ from kinestream.operators.pose import Landmark, PoseSample
 
 MIN_VISIBILITY: Final = 0.5
 EYE_HEIGHT_RATIO: Final = 0.936
+FLAT_FOOT: Final = 0.02
+"""Heel and toe within this share of the leg length of each other: the foot is flat."""
 
 _PAIRS: Final = np.array(
     [
@@ -69,6 +71,11 @@ class BodyMeasurement:
     """Hip-knee plus knee-ankle length, which no posture changes in a side view."""
     visibility: float
     """Mean visibility of the merged core landmarks."""
+    contact_y_px: float
+    """Where the feet meet a surface they stand on: the mean of heel and toe when the foot is
+    flat (both within ``FLAT_FOOT`` leg lengths), else the lowest point. The lowest of two
+    noisy points sits about half their noise too low; their mean does not, which matters
+    for the floor that takeoff and touchdown are timed against. NaN when unseen."""
 
 
 def measure(sample: PoseSample) -> BodyMeasurement | None:
@@ -100,8 +107,11 @@ def measure(sample: PoseSample) -> BodyMeasurement | None:
     leg = math.hypot(mx[HIP] - mx[KNEE], my[HIP] - my[KNEE]) + math.hypot(
         mx[KNEE] - mx[ANKLE], my[KNEE] - my[ANKLE]
     )
+    contact_y = foot_y
+    if len(feet) == 2 and abs(feet[0] - feet[1]) < FLAT_FOOT * leg:
+        contact_y = 0.5 * (feet[0] + feet[1])
     core_vis = sum(float(total[i]) for i in _CORE) / (2.0 * len(_CORE))
-    return BodyMeasurement(com_x, com_y, foot_y, eye_y, leg, core_vis)
+    return BodyMeasurement(com_x, com_y, foot_y, eye_y, leg, core_vis, contact_y)
 
 
 def standing_height_px(foot_y_px: float, eye_y_px: float) -> float:

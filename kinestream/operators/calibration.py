@@ -77,7 +77,7 @@ class QuietStandingDetector:
             return None
         com_y = np.array([b.com_y_px for b in bodies])
         com_x = np.array([b.com_x_px for b in bodies])
-        floor = float(np.nanmedian(foot))
+        floor = float(np.nanmedian([b.contact_y_px for b in bodies]))
         height_px = standing_height_px(floor, float(np.nanmedian(eye)))
         if height_px <= 0:
             return None

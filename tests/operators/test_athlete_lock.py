@@ -22,7 +22,7 @@ LEG_PX = 100.0
 
 
 def body(x_legs: float, y_legs: float = 0.0) -> BodyMeasurement:
-    return BodyMeasurement(x_legs * LEG_PX, y_legs * LEG_PX, 900.0, 100.0, LEG_PX, 0.95)
+    return BodyMeasurement(x_legs * LEG_PX, y_legs * LEG_PX, 900.0, 100.0, LEG_PX, 0.95, 900.0)
 
 
 def test_the_first_person_seen_is_the_athlete_and_is_followed() -> None:

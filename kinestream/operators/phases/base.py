@@ -37,8 +37,10 @@ ONSET_SPEED_M_S: Final = 0.05
 class Frame:
     """One analysed frame: CoM height and velocity (smoothed) and raw foot height.
 
-    Heights are metres: ``com_m`` above the standing CoM, ``foot_m`` (lowest foot point)
-    above the calibrated floor, ``NaN`` when no foot was visible.
+    Heights are metres: ``com_m`` above the standing CoM; ``foot_m`` (lowest foot point)
+    and ``contact_m`` (where a flat foot meets the ground, see
+    :attr:`~kinestream.operators.anthropometry.BodyMeasurement.contact_y_px`) above the
+    calibrated floor, ``NaN`` when no foot was visible.
     """
 
     seq: int
@@ -47,6 +49,7 @@ class Frame:
     velocity_m_s: float
     com_raw_m: float
     foot_m: float
+    contact_m: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,7 +106,7 @@ class DropJump(JumpMachine):
         assert self.contact_s is not None
         start = self.contact_s + SETTLE_S
         feet = sorted(
-            f.foot_m
+            f.contact_m
             for f in self.history
             if f.time_s >= start and abs(f.foot_m - self.ground_m) < self.air_threshold_m
         )
