@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from kinestream import wire
+from kinestream.api.server import running_server
 from kinestream.connectors.database import write_session_events
 from kinestream.events import AnalysisEvent
 from kinestream.session import SessionEvent
@@ -118,6 +119,22 @@ def test_live_events_arrive_in_order_and_the_end_closes(api: Api) -> None:
     assert positions(received) == list(range(21))
     assert [m["event"]["event_id"] for m in received] == [e.event_id for e in events]
     assert received[5]["event"]["payload"] == events[5].payload
+
+
+def test_watchers_on_two_api_instances_each_get_every_event(api: Api) -> None:
+    key = api.new_key()
+    stream = api.create_analysis(key)["analysis_id"]
+    events = [event(stream, p) for p in range(30)] + [event(stream, 30, "session_summary")]
+    with running_server(api.settings) as second:
+        other = connect(
+            f"{second.ws_url}/api/v1/analyses/{stream}/stream",
+            additional_headers={"Authorization": f"Bearer {key}"},
+            open_timeout=10,
+        )
+        with watch(api, key, stream) as ws, other:
+            publish(api, events)
+            assert positions(receive(ws, 31)) == list(range(31))
+            assert positions(receive(other, 31)) == list(range(31))
 
 
 def test_history_from_the_database_then_live_without_gap_or_repeat(api: Api) -> None:
