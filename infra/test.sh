@@ -8,26 +8,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 venv="${VENV:-.venv}"
 export PATH="$PWD/$venv/bin:$PATH"
-export KINESTREAM_PYTHON="$PWD/$venv/bin/python"
 export KINESTREAM_REQUIRE_SERVICES=1
-# This run's own record of its servers, so concurrent runs in one checkout don't mix them up.
-KINESTREAM_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/kinestream-test-run.XXXXXX")"
-export KINESTREAM_RUN_DIR
-
-stop_services() {
-    infra/kafka/kafka.sh stop || true
-    infra/postgres/postgres.sh stop || true
-    rm -rf "$KINESTREAM_RUN_DIR"
-}
-trap stop_services EXIT
-trap "exit 130" INT TERM
-
-KINESTREAM_KAFKA="$(infra/kafka/kafka.sh start)" || { echo "test.sh: Kafka did not start" >&2; exit 1; }
-KINESTREAM_DATABASE_URL="$(infra/postgres/postgres.sh start)" ||
-    { echo "test.sh: PostgreSQL did not start" >&2; exit 1; }
+. infra/services.sh
+start_services test.sh
 KINESTREAM_CHROMIUM="$(infra/chromium.sh)" || { echo "test.sh: no Chromium" >&2; exit 1; }
-export KINESTREAM_KAFKA KINESTREAM_DATABASE_URL KINESTREAM_CHROMIUM
-echo "test.sh: KINESTREAM_KAFKA=$KINESTREAM_KAFKA KINESTREAM_DATABASE_URL=$KINESTREAM_DATABASE_URL"
+export KINESTREAM_CHROMIUM
 echo "test.sh: KINESTREAM_CHROMIUM=$KINESTREAM_CHROMIUM"
 
 failed=()
