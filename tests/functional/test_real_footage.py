@@ -16,10 +16,8 @@ never moves more than about 0.02 of the width between frames. The analysis keeps
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 
@@ -31,27 +29,15 @@ from kinestream.operators.athlete_lock import AthleteLock
 from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator
 from kinestream.operators.pose import PoseSample
 from kinestream.sports import Sport
+from tests.footage import DEMO_CLIP, footage
 
 pytestmark = pytest.mark.footage
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-DEMO_CLIP = "sports2d_demo.mp4"
 DEMO_FRAMES = 230
 TELEPORT_WIDTHS = 0.25
 """A CoM move between detected frames larger than this share of the width is a new person."""
 KNOWN_REACQUISITIONS = 2
 """Person changes after a lost track that MediaPipe makes on the demo (frames 170 and 202)."""
-
-
-def footage(name: str) -> Path:
-    """Path of a clip in ../shared/data; skip without it, or fail under CI."""
-    path = (SHARED_DATA / name).resolve()
-    if path.is_file():
-        return path
-    message = f"real footage {name} not found at {path} (see ../shared/data/MANIFEST.md)"
-    if os.environ.get("CI") or os.environ.get("KINESTREAM_REQUIRE_SERVICES"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @dataclass

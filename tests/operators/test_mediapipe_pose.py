@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,20 +14,7 @@ from kinestream.connectors.video import read_frames
 from kinestream.operators import mediapipe_pose
 from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator, PoseModelMissingError
 from kinestream.operators.pose import Landmark, PoseSample
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-DEMO_CLIP = "sports2d_demo.mp4"
-
-
-def footage(name: str) -> Path:
-    """Path of a clip in ../shared/data; skip without it, or fail under CI."""
-    path = (SHARED_DATA / name).resolve()
-    if path.is_file():
-        return path
-    message = f"real footage {name} not found at {path} (see ../shared/data/MANIFEST.md)"
-    if os.environ.get("CI") or os.environ.get("KINESTREAM_REQUIRE_SERVICES"):
-        pytest.fail(message)
-    pytest.skip(message)
+from tests.footage import DEMO_CLIP, footage
 
 
 @pytest.fixture(scope="module")
