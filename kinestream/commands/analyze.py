@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from kinestream.commands.errors import EstimatorError, InputError, run_reporting
 from kinestream.commands.progress import ProgressBar
 from kinestream.commands.session_options import add_session_options
 from kinestream.connectors.recording import (
@@ -55,14 +56,6 @@ RECORDING_SUFFIXES: Final = frozenset({".arrow", ".ipc", ".feather", ".arrows"})
 REPS_PER_TABLE: Final = 6
 OVERLAY_FALLBACK_FPS: Final = 30.0
 _ARROW_MAGIC: Final = (b"ARROW1", b"\xff\xff\xff\xff")
-
-
-class InputError(Exception):
-    """Bad input or arguments: the command exits with status 2 and this message."""
-
-
-class EstimatorError(Exception):
-    """The pose estimator cannot run here: the command exits with status 1."""
 
 
 Picture = bytes | npt.NDArray[np.uint8]
@@ -155,14 +148,7 @@ def add_analyze_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def run_analyze(args: argparse.Namespace) -> int:
     """Handle ``kinestream analyze``; return the exit status."""
-    try:
-        return _run(args)
-    except InputError as error:
-        print(f"kinestream analyze: {error}", file=sys.stderr)
-        return 2
-    except EstimatorError as error:
-        print(f"kinestream analyze: {error}", file=sys.stderr)
-        return 1
+    return run_reporting("kinestream analyze", _run, args)
 
 
 def _run(args: argparse.Namespace) -> int:

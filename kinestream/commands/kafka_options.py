@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 from kinestream import wire
@@ -27,11 +28,22 @@ def add_kafka_options(
     )
     parser.add_argument(
         "--timeout-s",
-        type=float,
+        type=positive_seconds,
         default=timeout_s,
         metavar="S",
         help=f"{timeout_help} (default {timeout_s:g})",
     )
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite, positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
 
 
 def topics_of(args: argparse.Namespace) -> wire.Topics:

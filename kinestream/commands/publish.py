@@ -29,7 +29,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from kinestream import wire
-from kinestream.commands.analyze import EstimatorError, InputError, stream_config
+from kinestream.commands.analyze import stream_config
+from kinestream.commands.errors import EstimatorError, InputError, run_reporting
 from kinestream.commands.kafka_options import add_kafka_options, topics_of
 from kinestream.commands.pacing import Pacer
 from kinestream.commands.progress import ProgressBar
@@ -96,17 +97,7 @@ def add_publish_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def run_publish(args: argparse.Namespace) -> int:
     """Handle ``kinestream publish``; return the exit status."""
-    try:
-        return _publish(args)
-    except InputError as error:
-        print(f"{COMMAND}: {error}", file=sys.stderr)
-        return 2
-    except EstimatorError as error:
-        print(f"{COMMAND}: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{COMMAND}: interrupted", file=sys.stderr)
-        return 130
+    return run_reporting(COMMAND, _publish, args)
 
 
 def _source(text: str) -> int | Path:
@@ -123,8 +114,6 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise InputError("--max-dimension must be at least 16 pixels")
     if not 1 <= args.jpeg_quality <= 100:
         raise InputError("--jpeg-quality must be between 1 and 100")
-    if not (math.isfinite(args.timeout_s) and args.timeout_s > 0):
-        raise InputError("--timeout-s must be a positive number of seconds")
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError("--max-frames must be at least 1")
     if args.stream_id is not None and not args.stream_id:

@@ -255,8 +255,8 @@ def run_record(args: argparse.Namespace) -> int:
 def _argument_problem(args: argparse.Namespace) -> str | None:
     if not args.stream_id:
         return "--stream-id must not be empty"
-    if not args.idle_timeout_s > 0.0 or not args.timeout_s > 0.0:
-        return "--idle-timeout-s and --timeout-s must be positive"
+    if not args.idle_timeout_s > 0.0:
+        return "--idle-timeout-s must be positive"
     if args.estimate_poses and not args.frames:
         return "--estimate-poses goes with --frames (a poses stream has its landmarks already)"
     if not args.output.parent.is_dir():

@@ -34,7 +34,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from kinestream import wire
-from kinestream.commands.analyze import InputError, stream_config
+from kinestream.commands.analyze import stream_config
+from kinestream.commands.errors import InputError, run_reporting
 from kinestream.commands.kafka_options import add_kafka_options, topics_of
 from kinestream.commands.pacing import Pacer
 from kinestream.commands.progress import ProgressBar
@@ -93,21 +94,12 @@ def add_replay_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 def run_replay(args: argparse.Namespace) -> int:
     """Handle ``kinestream replay``; return the exit status."""
-    try:
-        return _replay(args)
-    except InputError as error:
-        print(f"{COMMAND}: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{COMMAND}: interrupted", file=sys.stderr)
-        return 130
+    return run_reporting(COMMAND, _replay, args)
 
 
 def _replay(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.speed) and args.speed > 0):
         raise InputError("--speed must be a positive number")
-    if not (math.isfinite(args.timeout_s) and args.timeout_s > 0):
-        raise InputError("--timeout-s must be a positive number of seconds")
     if args.stream_id is not None and not args.stream_id:
         raise InputError("--stream-id must not be empty")
     try:
