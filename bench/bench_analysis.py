@@ -6,7 +6,7 @@
 (b) Pickled analyzer state (what a snapshot stores per stream) after 1 and 10 minutes of a
     synthetic 60 fps stream: it must not grow with the stream's length.
 (c) MediaPipe Pose inference per frame on the first 60 frames of the real demo clip
-    (../shared/data/sports2d_demo.mp4), at native size and downscaled to 1280 px; skipped
+    (examples/footage/sports2d_demo.mp4), at native size and downscaled to 1280 px; skipped
     with a message when the clip is absent.
 
     .venv/bin/python bench/bench_analysis.py [--runs 5] [--frames 6000] [--skip-inference]
@@ -34,7 +34,7 @@ from kinestream.sports import Sport
 
 TARGET_US_PER_FRAME: Final = 50.0
 DEMO_CLIP: Final = (
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sports2d_demo.mp4"
+    Path(__file__).resolve().parents[1] / "examples" / "footage" / "sports2d_demo.mp4"
 )
 INFERENCE_FRAMES: Final = 60
 
@@ -115,7 +115,7 @@ def bench_inference() -> None:
     print(f"(c) MediaPipe Pose inference, first {INFERENCE_FRAMES} frames of the demo clip")
     clip = DEMO_CLIP.resolve()
     if not clip.is_file():
-        print(f"    skipped: {clip} not found (see ../shared/data/MANIFEST.md)", flush=True)
+        print(f"    skipped: {clip} not found", flush=True)
         return
     for label, max_dimension in (("native", None), ("1280 px", 1280)):
         frames = list(read_frames(clip, max_dimension=max_dimension, limit=INFERENCE_FRAMES))

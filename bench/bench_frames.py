@@ -1,6 +1,6 @@
 """Benchmark of the flow in frames mode: MediaPipe inside the dataflow (figures, not a test).
 
-The first ``--frames`` frames of the real demo clip (../shared/data/sports2d_demo.mp4),
+The first ``--frames`` frames of the real demo clip (examples/footage/sports2d_demo.mp4),
 downscaled to 1280 px and JPEG-encoded as a producer sends them, go to a fresh frames
 topic as ``--streams`` streams; one ``kinestream flow`` process (frames mode, one worker)
 analyses them. Figures: the flow's analysed frames/s (from the first produce to the last
@@ -34,7 +34,7 @@ from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator
 from kinestream.sports import Sport
 
 REPO: Final = Path(__file__).resolve().parents[1]
-DEMO_CLIP: Final = REPO / ".." / "shared" / "data" / "sports2d_demo.mp4"
+DEMO_CLIP: Final = REPO / "examples" / "footage" / "sports2d_demo.mp4"
 TARGET_RATIO: Final = 0.9
 
 
@@ -156,7 +156,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"cpus={os.cpu_count()} python={sys.version.split()[0]}", flush=True)
     if not DEMO_CLIP.resolve().is_file():
-        print(f"skipped: {DEMO_CLIP.resolve()} not found (see ../shared/data/MANIFEST.md)")
+        print(f"skipped: {DEMO_CLIP.resolve()} not found")
         return
     frames = encoded_frames(args.frames, args.quality)
     size_kib = sum(len(f.jpeg) for f in frames) / len(frames) / 1024

@@ -24,7 +24,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from psycopg import sql
 
-from kinestream.connectors.migrations import migrate
+from kinestream.store.migrations import migrate
 
 TopicFactory = Callable[..., str]
 

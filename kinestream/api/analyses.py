@@ -34,9 +34,10 @@ from kinestream.api.models import (
     WatchLinks,
     WebhookSecret,
 )
-from kinestream.connectors import analysis_store, webhook_registry
-from kinestream.connectors.analysis_store import NewAnalysis, StreamLimitError
 from kinestream.events import EVENT_TYPES
+from kinestream.store import analyses as analysis_store
+from kinestream.store.analyses import NewAnalysis, StreamLimitError
+from kinestream.webhooks import registry as webhook_registry
 
 router = APIRouter(prefix="/analyses", tags=["analyses"])
 

@@ -27,8 +27,8 @@ from kinestream.api.dependencies import Services
 from kinestream.api.producer import KafkaPublisher, KafkaUnavailableError
 from kinestream.api.relay import EventHub
 from kinestream.api.settings import ApiSettings
-from kinestream.connectors import api_keys
-from kinestream.connectors.migrations import schema_problem
+from kinestream.store import api_keys
+from kinestream.store.migrations import schema_problem
 
 API_PREFIX = "/api/v1"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kinestream import wire
 from kinestream.api.dependencies import Services
-from kinestream.connectors import analysis_store
-from kinestream.connectors.analysis_store import AnalysisRecord
+from kinestream.store import analyses as analysis_store
+from kinestream.store.analyses import AnalysisRecord
 
 
 def publish_control(services: Services, message: wire.ControlMessage) -> None:

@@ -1,6 +1,6 @@
 """A small pool of synchronous psycopg connections, used from coroutines through threads.
 
-The connectors (:mod:`kinestream.connectors.api_keys`, ``analysis_store``, the webhook
+The connectors (:mod:`kinestream.store.api_keys`, ``analysis_store``, the webhook
 registry) are plain synchronous functions of a connection; :meth:`Database.run` borrows a
 connection, calls one of them in a worker thread and gives the connection back. Connections
 are in autocommit mode: a function that needs a transaction opens one

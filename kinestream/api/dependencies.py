@@ -23,9 +23,10 @@ from kinestream.api.models import ErrorBody
 from kinestream.api.producer import KafkaPublisher
 from kinestream.api.relay import EventHub
 from kinestream.api.settings import ApiSettings
-from kinestream.connectors import analysis_store, api_keys
-from kinestream.connectors.analysis_store import AnalysisRecord
-from kinestream.connectors.api_keys import ApiKey, RequestCheck
+from kinestream.store import analyses as analysis_store
+from kinestream.store import api_keys
+from kinestream.store.analyses import AnalysisRecord
+from kinestream.store.api_keys import ApiKey, RequestCheck
 
 REALM = 'Bearer realm="kinestream"'
 

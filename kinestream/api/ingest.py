@@ -32,8 +32,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from kinestream import wire
 from kinestream.api.dependencies import Services
 from kinestream.api.producer import KafkaUnavailableError
-from kinestream.connectors import analysis_store
-from kinestream.connectors.analysis_store import AnalysisRecord
+from kinestream.store import analyses as analysis_store
+from kinestream.store.analyses import AnalysisRecord
 
 CLOSE_STOPPED: Final = 1000
 CLOSE_GARBAGE: Final = 1007

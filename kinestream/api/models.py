@@ -8,10 +8,10 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from kinestream.connectors.analysis_store import AnalysisRecord, RepRecord, StoredEvent
 from kinestream.events import EVENT_SCHEMA_VERSION, AnalysisEvent, EventType
 from kinestream.operators.analyzer import StreamConfig
 from kinestream.sports import Sport
+from kinestream.store.analyses import AnalysisRecord, RepRecord, StoredEvent
 
 _EXAMPLE_ID = "5b1f0c2e-8d5a-4c4e-9a51-0f3b2d7c6e19"
 

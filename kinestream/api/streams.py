@@ -39,8 +39,9 @@ from kinestream.api.ingest import Ingest
 from kinestream.api.producer import KafkaUnavailableError
 from kinestream.api.relay import Subscription, SubscriptionOverflowError
 from kinestream.api.watch import CLOSE_SLOW, Watch
-from kinestream.connectors import analysis_store, api_keys
-from kinestream.connectors.analysis_store import AnalysisRecord
+from kinestream.store import analyses as analysis_store
+from kinestream.store import api_keys
+from kinestream.store.analyses import AnalysisRecord
 
 router = APIRouter(prefix="/analyses")
 

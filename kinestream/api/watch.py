@@ -25,9 +25,9 @@ from starlette.websockets import WebSocket
 from kinestream.api.dependencies import Services
 from kinestream.api.models import Event
 from kinestream.api.relay import Subscription
-from kinestream.connectors import analysis_store
-from kinestream.connectors.analysis_store import StoredEvent
 from kinestream.events import AnalysisEvent
+from kinestream.store import analyses as analysis_store
+from kinestream.store.analyses import StoredEvent
 
 CLOSE_ENDED = 1000
 CLOSE_GAP = 1011

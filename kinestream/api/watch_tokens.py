@@ -5,7 +5,7 @@ browser page) without handing out the API key. A token reads
 ``wt_<payload>.<signature>``: the payload is base64url JSON (analysis id, owning key id,
 expiry in Unix seconds), the signature base64url HMAC-SHA256 of the payload under the
 secret every API instance shares (``api_secrets``, see
-:func:`kinestream.connectors.api_keys.shared_secret`). A token is good until it expires or
+:func:`kinestream.store.api_keys.shared_secret`). A token is good until it expires or
 its key is revoked; it opens the watch socket of its analysis and nothing else.
 """
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
 from kinestream.api.dependencies import CurrentKey, ServicesDep, error_responses, not_found
 from kinestream.api.models import Webhook, WebhookCreate, WebhookCreated, WebhookList
-from kinestream.connectors import analysis_store, webhook_registry
+from kinestream.store import analyses as analysis_store
+from kinestream.webhooks import registry as webhook_registry
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 

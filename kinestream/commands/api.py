@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from kinestream.connectors.api_keys import DEFAULT_MAX_STREAMS, DEFAULT_RATE_PER_MINUTE
+from kinestream.store.api_keys import DEFAULT_MAX_STREAMS, DEFAULT_RATE_PER_MINUTE
 
 _API_DESCRIPTION = """\
 Serve the HTTP and WebSocket API (OpenAPI at /docs and /openapi.json): create analyses,
@@ -141,7 +141,7 @@ def _database_url(args: argparse.Namespace) -> str | None:
 def _keys_create(args: argparse.Namespace) -> int:
     import psycopg
 
-    from kinestream.connectors.api_keys import ApiKeyError, create_key
+    from kinestream.store.api_keys import ApiKeyError, create_key
 
     url = _database_url(args)
     if url is None:
@@ -169,7 +169,7 @@ def _keys_create(args: argparse.Namespace) -> int:
 def _keys_list(args: argparse.Namespace) -> int:
     import psycopg
 
-    from kinestream.connectors.api_keys import list_keys
+    from kinestream.store.api_keys import list_keys
 
     url = _database_url(args)
     if url is None:
@@ -203,7 +203,7 @@ def _keys_list(args: argparse.Namespace) -> int:
 def _keys_revoke(args: argparse.Namespace) -> int:
     import psycopg
 
-    from kinestream.connectors.api_keys import revoke_key
+    from kinestream.store.api_keys import revoke_key
 
     url = _database_url(args)
     if url is None:

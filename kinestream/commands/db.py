@@ -24,7 +24,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     """Apply the pending migrations and say which; return the exit status."""
     import psycopg
 
-    from kinestream.connectors.migrations import MigrationError, database_mode, migrate
+    from kinestream.store.migrations import MigrationError, database_mode, migrate
 
     url = args.database_url or os.environ.get("KINESTREAM_DATABASE_URL")
     if not url:

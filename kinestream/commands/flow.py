@@ -120,7 +120,7 @@ def run_flow_command(args: argparse.Namespace) -> int:
         print("kinestream flow: --batch-size must be at least 1", file=sys.stderr)
         return 2
     if args.database_url is not None:
-        from kinestream.connectors.migrations import schema_problem
+        from kinestream.store.migrations import schema_problem
 
         problem = schema_problem(args.database_url)
         if problem is not None:

@@ -20,10 +20,10 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from kinestream.connectors.webhook_targets import ALLOW_PRIVATE_ENV, allow_private_from_env
+from kinestream.webhooks.targets import ALLOW_PRIVATE_ENV, allow_private_from_env
 
 if TYPE_CHECKING:
-    from kinestream.connectors.webhook_dispatcher import WebhookDispatcher
+    from kinestream.webhooks.dispatcher import WebhookDispatcher
 
 
 def add_webhooks_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -110,7 +110,7 @@ def _number(
 
 def run_webhooks_command(args: argparse.Namespace) -> int:
     """Run the dispatcher until it is stopped; 0 after a clean stop."""
-    from kinestream.connectors.webhook_dispatcher import (
+    from kinestream.webhooks.dispatcher import (
         DispatcherError,
         DispatcherSettings,
         RetrySchedule,

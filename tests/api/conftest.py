@@ -27,8 +27,8 @@ from websockets.exceptions import ConnectionClosed
 from kinestream import wire
 from kinestream.api.server import RunningServer, running_server
 from kinestream.api.settings import ApiSettings
-from kinestream.connectors.api_keys import create_key
-from kinestream.connectors.migrations import migrate
+from kinestream.store.api_keys import create_key
+from kinestream.store.migrations import migrate
 
 
 @dataclass(frozen=True)

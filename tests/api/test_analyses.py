@@ -11,11 +11,11 @@ import pytest
 
 from kinestream import wire
 from kinestream.api.server import running_server
-from kinestream.connectors.api_keys import revoke_key
 from kinestream.connectors.database import write_session_events
 from kinestream.events import AnalysisEvent
 from kinestream.session import SessionEvent
 from kinestream.sports import Sport
+from kinestream.store.api_keys import revoke_key
 from tests.api.conftest import Api, messages_of, within_one_minute
 
 

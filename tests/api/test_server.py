@@ -12,7 +12,7 @@ from websockets.sync.client import connect
 
 from kinestream.api.server import running_server
 from kinestream.api.settings import ApiSettings
-from kinestream.connectors.api_keys import create_key
+from kinestream.store.api_keys import create_key
 
 
 def test_a_server_on_an_unmigrated_database_does_not_start(fresh_database: str) -> None:

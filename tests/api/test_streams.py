@@ -13,7 +13,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
-from kinestream.connectors.api_keys import revoke_key
+from kinestream.store.api_keys import revoke_key
 from tests.api.conftest import Api, within_one_minute
 
 SOCKETS = ("stream", "ingest")

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from kinestream.cli import main
-from kinestream.connectors.api_keys import check_request, create_key
+from kinestream.store.api_keys import check_request, create_key
 
 REPO = Path(__file__).resolve().parents[2]
 

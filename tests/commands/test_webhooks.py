@@ -16,10 +16,10 @@ from confluent_kafka import Producer
 
 from kinestream import wire
 from kinestream.cli import main
-from kinestream.connectors.webhook_registry import create_webhook
 from kinestream.events import AnalysisEvent
 from kinestream.signing import verify
 from kinestream.sports import Sport
+from kinestream.webhooks.registry import create_webhook
 from tests.webhook_receiver import ReceiverFactory, receivers
 
 TopicFactory = Callable[..., str]

@@ -33,11 +33,11 @@ from websockets.typing import Subprotocol
 from kinestream import wire
 from kinestream.api.server import RunningServer, running_server
 from kinestream.api.settings import ApiSettings
-from kinestream.connectors.api_keys import create_key
 from kinestream.connectors.topics import ensure_topics
 from kinestream.signing import verify
 from kinestream.simulation.camera import Camera
 from kinestream.simulation.scenarios import Trial, countermovement_jumps
+from kinestream.store.api_keys import create_key
 from tests.webhook_receiver import Receiver, Reply
 
 REPO = Path(__file__).resolve().parents[2]

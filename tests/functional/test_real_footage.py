@@ -1,6 +1,6 @@
 """The whole pipeline on real footage: video, MediaPipe Pose, the CMJ analysis.
 
-``sports2d_demo.mp4`` (../shared/data/MANIFEST.md) is a robustness case: a man on a utility
+``sports2d_demo.mp4`` (examples/footage/README.md) is a robustness case: a man on a utility
 box who hops about and then somersaults off it onto the grass, a woman walking across the
 foreground, glare, a panning camera; no countermovement jump anywhere. A good pipeline never
 crashes on it, does not invent a confident jump, and follows one athlete.

@@ -1,6 +1,6 @@
 -- The HTTP API's tables: API keys with their limits, the per-key request counter every API
--- instance shares, and what the API adds to an analysis (see kinestream/connectors/api_keys.py
--- and kinestream/connectors/analysis_store.py).
+-- instance shares, and what the API adds to an analysis (see kinestream/store/api_keys.py
+-- and kinestream/store/analyses.py).
 
 -- One row per API key `ks_<key_id>_<secret>`; only the SHA-256 of the secret is kept.
 CREATE TABLE IF NOT EXISTS api_keys (

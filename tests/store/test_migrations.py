@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from kinestream.cli import main
-from kinestream.connectors.migrations import (
+from kinestream.store.migrations import (
     Migration,
     database_mode,
     load_migrations,

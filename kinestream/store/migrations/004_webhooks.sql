@@ -1,4 +1,4 @@
--- Webhook registrations (managed by the API, kinestream/connectors/webhook_registry.py) and
+-- Webhook registrations (managed by the API, kinestream/webhooks/registry.py) and
 -- their deliveries (made by the dispatcher, `kinestream webhooks`). Plain PostgreSQL.
 
 -- One row per registered webhook, owned by an API key. A webhook receives its key's events

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from kinestream.connectors.webhook_targets import (
+from kinestream.webhooks.targets import (
     MAX_URL_LENGTH,
     WebhookTargetError,
     allow_private_from_env,

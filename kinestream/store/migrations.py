@@ -1,6 +1,6 @@
 """Database schema migrations: ordered SQL files, each applied once.
 
-The files are package data in ``kinestream/connectors/migrations/``, named
+The files are package data in ``kinestream/store/migrations/``, named
 ``NNN_name.sql``. :func:`migrate` applies them in order, each in its own transaction, and
 records each by name (``NNN_name``) in the ``schema_migrations`` table, so a second run
 applies only what is new. A session-level advisory lock serialises concurrent runs (say, two
@@ -47,7 +47,7 @@ class Migration:
 
 def load_migrations() -> list[Migration]:
     """Return every migration shipped with the package, in the order they apply."""
-    folder = resources.files("kinestream.connectors") / "migrations"
+    folder = resources.files("kinestream.store") / "migrations"
     found: list[tuple[tuple[str, bool], Migration]] = []
     for entry in folder.iterdir():
         if not entry.name.endswith(".sql"):

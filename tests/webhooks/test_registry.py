@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from kinestream.connectors.webhook_registry import (
+from kinestream.sports import Sport
+from kinestream.webhooks.registry import (
     DEFAULT_EVENT_TYPES,
     WebhookError,
     create_webhook,
@@ -17,7 +18,6 @@ from kinestream.connectors.webhook_registry import (
     get_webhook,
     list_webhooks,
 )
-from kinestream.sports import Sport
 
 URL = "https://8.8.8.8/hooks/kinestream"
 

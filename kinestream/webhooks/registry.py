@@ -2,7 +2,7 @@
 
 A webhook belongs to one API key and receives that key's analysis events of the types it
 subscribes to (:data:`kinestream.wire.WEBHOOK_EVENT_TYPES`), optionally only of one sport
-and of one analysis. The dispatcher (:mod:`kinestream.connectors.webhook_dispatcher`) reads
+and of one analysis. The dispatcher (:mod:`kinestream.webhooks.dispatcher`) reads
 the same rows to match events; this module is what the API uses to manage them.
 
 Each webhook has its own signing secret (32 random bytes, URL-safe base64), returned once
@@ -26,13 +26,13 @@ from typing import Any, Final
 import psycopg
 from psycopg.rows import tuple_row
 
-from kinestream.connectors.webhook_targets import (
+from kinestream.events import EVENT_TYPES
+from kinestream.sports import Sport
+from kinestream.webhooks.targets import (
     WebhookTargetError,
     allow_private_from_env,
     check_target,
 )
-from kinestream.events import EVENT_TYPES
-from kinestream.sports import Sport
 from kinestream.wire import WEBHOOK_EVENT_TYPES
 
 DEFAULT_EVENT_TYPES: Final[tuple[str, ...]] = ("rep_complete", "session_summary")
@@ -71,7 +71,7 @@ def create_webhook(
 
     Raise :class:`WebhookError` for an empty API key id, unknown or no event types, an
     unknown sport, an analysis id that is not a UUID, or a URL kinestream will not deliver
-    to (see :mod:`kinestream.connectors.webhook_targets`; private targets are allowed only
+    to (see :mod:`kinestream.webhooks.targets`; private targets are allowed only
     with ``KINESTREAM_WEBHOOKS_ALLOW_PRIVATE=1``).
     """
     if not api_key_id:

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from kinestream.connectors.api_keys import (
+from kinestream.store.api_keys import (
     DEFAULT_MAX_STREAMS,
     DEFAULT_RATE_PER_MINUTE,
     ApiKeyError,

@@ -8,7 +8,7 @@ slow hash) and compares it in constant time.
 Every key has two limits: ``rate_per_minute`` (requests per fixed one-minute window,
 counted in ``api_request_windows``, so the limit holds across API instances sharing the
 database) and ``max_streams`` (analyses of the key that are ``created`` or ``running``;
-enforced by :mod:`kinestream.connectors.analysis_store`). :func:`check_request`
+enforced by :mod:`kinestream.store.analyses`). :func:`check_request`
 authenticates a key and counts the request in one round trip. Tables: ``003_api.sql``.
 """
 

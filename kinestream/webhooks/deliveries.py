@@ -31,7 +31,7 @@ from typing import Any, Final
 import psycopg
 from psycopg.rows import tuple_row
 
-from kinestream.connectors.webhook_registry import canonical_analysis_id
+from kinestream.webhooks.registry import canonical_analysis_id
 from kinestream.wire import DeadLetter, WebhookEvent
 
 AsyncConnection = psycopg.AsyncConnection[Any]

@@ -3,7 +3,7 @@
 Each query is a module constant a person can paste into ``psql`` (named ``%(param)s``
 placeholders, psycopg style) and a typed function that runs it. All read ``reps`` (one row
 per completed jump; see ``migrations/001_core.sql``) and the views of
-``migrations/002_analytics.sql``; each is exercised by ``tests/connectors/test_queries.py``
+``migrations/002_analytics.sql``; each is exercised by ``tests/store/test_queries.py``
 on a real PostgreSQL.
 """
 

@@ -30,16 +30,16 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from psycopg.rows import dict_row
 
 from kinestream import __version__, wire
-from kinestream.connectors.webhook_deliveries import delivery_id_for
-from kinestream.connectors.webhook_dispatcher import (
+from kinestream.events import AnalysisEvent
+from kinestream.signing import verify
+from kinestream.sports import Sport
+from kinestream.webhooks.deliveries import delivery_id_for
+from kinestream.webhooks.dispatcher import (
     DispatcherSettings,
     RetrySchedule,
     WebhookDispatcher,
 )
-from kinestream.connectors.webhook_registry import create_webhook, delete_webhook
-from kinestream.events import AnalysisEvent
-from kinestream.signing import verify
-from kinestream.sports import Sport
+from kinestream.webhooks.registry import create_webhook, delete_webhook
 from tests.webhook_receiver import ReceiverFactory, Reply, receivers
 
 TopicFactory = Callable[..., str]

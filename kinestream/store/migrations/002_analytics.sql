@@ -1,6 +1,6 @@
 -- Analytics over the core tables, on plain PostgreSQL (TimescaleDB replaces the daily view
 -- with a continuous aggregate in 002_analytics.timescale.sql; same columns).
--- The coach's queries over these live in kinestream/connectors/queries.py.
+-- The coach's queries over these live in kinestream/store/queries.py.
 
 -- Best jump per athlete per day.
 CREATE OR REPLACE VIEW athlete_daily_best AS

@@ -2,7 +2,7 @@
 goes to the address that was checked, nothing is followed, nothing waits forever.
 
 :meth:`WebhookSender.post` resolves and checks the URL's host
-(:func:`~kinestream.connectors.webhook_targets.resolve_target`), then connects to the
+(:func:`~kinestream.webhooks.targets.resolve_target`), then connects to the
 checked addresses themselves (the URL's host stays in the ``Host`` header and in TLS's
 server name and certificate check), so a DNS answer that changes between the check and
 the connection cannot lead the request elsewhere. Connections are not reused: every
@@ -21,7 +21,7 @@ from typing import Final
 
 import httpx
 
-from kinestream.connectors.webhook_targets import WebhookTargetError, resolve_target
+from kinestream.webhooks.targets import WebhookTargetError, resolve_target
 
 MAX_RESPONSE_BYTES: Final = 16 * 1024
 """At most this much of a response is read."""

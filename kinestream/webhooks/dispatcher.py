@@ -11,7 +11,7 @@ Intake
     Reads :class:`~kinestream.wire.WebhookEvent` messages with a consumer group, matches
     each against the registered webhooks (same API key, subscribed event type, sport and
     analysis unset or equal) and records one pending delivery per match
-    (:func:`~kinestream.connectors.webhook_deliveries.record_deliveries`). Offsets are
+    (:func:`~kinestream.webhooks.deliveries.record_deliveries`). Offsets are
     committed only after a batch's deliveries are committed to the database, so a crash
     re-reads the batch; delivery ids are deterministic, so re-reading inserts nothing twice.
     Messages that do not decode are logged and skipped.
@@ -20,7 +20,7 @@ Delivery
     A loop claims due pending deliveries (``FOR UPDATE SKIP LOCKED`` with a lease, so any
     number of dispatchers can run side by side) and POSTs each, at most ``concurrency`` at a
     time, each attempt within ``timeout_s``, no redirect followed, the target checked again
-    right before (:mod:`~kinestream.connectors.webhook_sender`). A 2xx response delivers it.
+    right before (:mod:`~kinestream.webhooks.sender`). A 2xx response delivers it.
     Anything else (another status, a timeout, a connection error, a refused target) counts
     as a failed attempt: the next is scheduled in the database (:class:`RetrySchedule`), so
     the schedule survives restarts. After the last attempt the delivery is ``dead``: it is
@@ -63,8 +63,9 @@ import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
 from kinestream import __version__, wire
-from kinestream.connectors.migrations import schema_problem
-from kinestream.connectors.webhook_deliveries import (
+from kinestream.signing import SIGNATURE_HEADER, sign
+from kinestream.store.migrations import schema_problem
+from kinestream.webhooks.deliveries import (
     AsyncConnection,
     Claim,
     claim_due,
@@ -73,8 +74,7 @@ from kinestream.connectors.webhook_deliveries import (
     mark_failed,
     record_deliveries,
 )
-from kinestream.connectors.webhook_sender import WebhookSender
-from kinestream.signing import SIGNATURE_HEADER, sign
+from kinestream.webhooks.sender import WebhookSender
 
 DEFAULT_GROUP_ID: Final = "kinestream-webhooks"
 USER_AGENT: Final = f"kinestream-webhooks/{__version__}"

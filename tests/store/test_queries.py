@@ -8,11 +8,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from kinestream.connectors import queries
 from kinestream.connectors.database import write_session_events
 from kinestream.events import AnalysisEvent
 from kinestream.session import SessionEvent
 from kinestream.sports import Sport
+from kinestream.store import queries
 from kinestream.wire import StartMessage
 
 MONDAY = datetime(2025, 3, 3, 9, 0, tzinfo=UTC).timestamp()
