@@ -10,7 +10,8 @@
 # fresh storage in ${TMPDIR:-/tmp}/kinestream-kafka-<port>, removed again by stop.
 # Environment: KINESTREAM_KAFKA_PORT (default: a free port), KINESTREAM_RUN_DIR (where the
 # pid, data dir and address are recorded; default .artifacts/services in the repository),
-# KINESTREAM_PYTHON (a Python with confluent-kafka; default .venv/bin/python).
+# KINESTREAM_PYTHON (a Python with confluent-kafka; default .venv/bin/python),
+# KINESTREAM_KAFKA_CLUSTER_ID (the cluster id to format with; default a fresh random one).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -50,6 +51,17 @@ ensure_libs() {
         mv "$cache/libs.partial" "$cache/libs"
     fi
     echo "$cache/libs"
+}
+
+# A cluster id as Kafka's own `kafka-storage random-uuid` makes it: a random UUID in URL-safe
+# base64, drawn again while it starts with `-` (1 in 64 would), which tools read as an option.
+random_cluster_id() {
+    "$python" -c '
+import base64, uuid
+cluster_id = "-"
+while cluster_id.startswith("-"):
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+print(cluster_id)'
 }
 
 write_config() {
@@ -128,9 +140,10 @@ start() {
 
     local java_opts=(-Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true
         "-Dlog4j2.configurationFile=$dir/log4j2.properties")
-    cluster_id="$("$python" -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    cluster_id="${KINESTREAM_KAFKA_CLUSTER_ID:-$(random_cluster_id)}"
+    # `--cluster-id=ID`, not `--cluster-id ID`: an ID that starts with `-` stays a value.
     java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format \
-        --cluster-id "$cluster_id" --config "$dir/server.properties" >"$dir/format.log" 2>&1 ||
+        "--cluster-id=$cluster_id" --config "$dir/server.properties" >"$dir/format.log" 2>&1 ||
         { log "formatting storage failed:"; cat "$dir/format.log" >&2; return 1; }
 
     nohup java "${java_opts[@]}" -cp "$libs/*" kafka.Kafka "$dir/server.properties" \

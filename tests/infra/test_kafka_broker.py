@@ -1,16 +1,23 @@
-"""The test broker behaves like a real Kafka: keyed messages, partitions, consumer groups."""
+"""The test broker behaves like a real Kafka: keyed messages, partitions, consumer groups;
+and infra/kafka/kafka.sh starts one every time."""
 
 from __future__ import annotations
 
+import base64
+import os
+import subprocess
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient
 
 TopicFactory = Callable[..., str]
+
+KAFKA_SH = Path(__file__).resolve().parents[2] / "infra" / "kafka" / "kafka.sh"
 
 MESSAGES = 400
 KEYS = 16
@@ -110,3 +117,45 @@ def test_topic_factory_makes_the_partitions_asked_for(
     assert first != second
     assert len(metadata.topics[first].partitions) == 2
     assert len(metadata.topics[second].partitions) == 4
+
+
+def _kafka_sh(
+    command: str, run_dir: Path, cluster_id: str | None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KINESTREAM_RUN_DIR": str(run_dir)}
+    env.pop("KINESTREAM_KAFKA_PORT", None)
+    env.pop("KINESTREAM_KAFKA_CLUSTER_ID", None)
+    if cluster_id is not None:
+        env["KINESTREAM_KAFKA_CLUSTER_ID"] = cluster_id
+    return subprocess.run(
+        [str(KAFKA_SH), command], env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+def _cluster_id_starting_with_a_dash() -> str:
+    """A valid cluster id (a UUID in URL-safe base64) whose first character is ``-``."""
+    first_six_bits_62 = bytes([0b11111000]) + os.urandom(15)
+    cluster_id = base64.urlsafe_b64encode(first_six_bits_62).decode().rstrip("=")
+    assert cluster_id.startswith("-"), cluster_id
+    return cluster_id
+
+
+def test_the_script_starts_and_stops_a_broker_every_time(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Three starts of a throwaway broker of its own, one of them with a cluster id that
+    starts with ``-`` (which the storage tool used to read as an option: 1 start in 64
+    failed). Needs what the session's broker needs (Java, the jars), hence its fixture."""
+    for cluster_id in (None, _cluster_id_starting_with_a_dash(), None):
+        started = _kafka_sh("start", tmp_path, cluster_id)
+        try:
+            shown = f"cluster id {cluster_id}:\n{started.stdout}{started.stderr}"
+            assert started.returncode == 0, shown
+            bootstrap = started.stdout.strip()
+            assert bootstrap != kafka_bootstrap, shown
+            metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30)
+            assert list(metadata.brokers) == [1], shown
+        finally:
+            stopped = _kafka_sh("stop", tmp_path, None)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == [], "the stop leaves no record"
