@@ -31,13 +31,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from kinestream import wire
 from kinestream.commands.analyze import stream_config
 from kinestream.commands.errors import InputError, run_reporting
 from kinestream.commands.kafka_options import add_kafka_options, topics_of
-from kinestream.commands.pacing import Pacer
+from kinestream.commands.pacing import SYSTEM_CLOCK, PaceClock, Pacer
 from kinestream.commands.progress import ProgressBar
 from kinestream.commands.sending import Outgoing, report_outcome, send_stream
 from kinestream.commands.session_options import add_session_options
@@ -92,12 +93,12 @@ def add_replay_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.set_defaults(handler=run_replay)
 
 
-def run_replay(args: argparse.Namespace) -> int:
-    """Handle ``kinestream replay``; return the exit status."""
-    return run_reporting(COMMAND, _replay, args)
+def run_replay(args: argparse.Namespace, clock: PaceClock = SYSTEM_CLOCK) -> int:
+    """Handle ``kinestream replay``, paced by ``clock``; return the exit status."""
+    return run_reporting(COMMAND, partial(_replay, clock=clock), args)
 
 
-def _replay(args: argparse.Namespace) -> int:
+def _replay(args: argparse.Namespace, clock: PaceClock) -> int:
     if not (math.isfinite(args.speed) and args.speed > 0):
         raise InputError("--speed must be a positive number")
     if args.stream_id is not None and not args.stream_id:
@@ -135,7 +136,7 @@ def _replay(args: argparse.Namespace) -> int:
             publisher,
             start,
             messages,
-            pacer=Pacer(math.inf if args.fast else args.speed),
+            pacer=Pacer(math.inf if args.fast else args.speed, clock),
             fps=fps,
             progress=ProgressBar(sys.stderr, recording.frame_count, enabled=sys.stderr.isatty()),
         )

@@ -14,6 +14,7 @@ metrics move by at most a few 1e-5 s or m and 3e-4 m/s (measured over seeds and 
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,15 @@ import pytest
 from bytewax.testing import run_main
 
 from kinestream import wire
-from kinestream.cli import main
+from kinestream.cli import build_parser, main
+from kinestream.commands.replay import run_replay
 from kinestream.commands.simulate import simulate, write_trial
 from kinestream.connectors.jpeg import encode_jpeg
 from kinestream.connectors.recording import RecordingParams, RecordingWriter
 from kinestream.events import AnalysisEvent
 from kinestream.flows.analysis import FlowSettings, build_flow
 from kinestream.sports import Sport
+from tests.commands.simulated_clock import SimulatedClock
 from tests.kafka_topics import TopicFactory, fresh_topics, read_topic, use_topics
 from tests.synthetic_video import render
 
@@ -120,17 +123,22 @@ def test_pace_and_speed(
     with RecordingWriter(path, RecordingParams("short", Sport.CMJ, 1.8, fps=60.0)) as writer:
         for sample in samples:
             writer.write(sample)
-    timings = {}
+    recorded = samples[30].timestamp_s - samples[0].timestamp_s
+    ran: dict[str, tuple[float, float]] = {}
     for speed in ("1", "4"):
-        began = time.monotonic()
+        clock = SimulatedClock()
         argv = ["replay", str(path), "--speed", speed, "--stream-id", f"x{speed}"]
-        status, out, err = run(argv, capsys)
-        timings[speed] = time.monotonic() - began
-        assert status == 0, err
-        assert f"at {speed}x the recorded pace" in out
-        assert "31 pose packets (seq 0-30) delivered" in out
-    assert timings["1"] >= 0.5
-    assert 0.125 <= timings["4"] < timings["1"] - 0.2
+        began = time.time()
+        status = run_replay(build_parser().parse_args(argv), clock.pace_clock)
+        ran[speed] = (began, time.time())
+        out, err = capsys.readouterr()
+        assert status == 0, out + err
+        assert f"at {speed}x the recorded pace" in out, out
+        assert "31 pose packets (seq 0-30) delivered" in out, out
+        # Each packet was held back to the recorded spacing divided by the speed.
+        steps = [b.timestamp_s - a.timestamp_s for a, b in pairwise(samples)]
+        assert clock.sleeps == pytest.approx([step / float(speed) for step in steps], abs=1e-6)
+        assert sum(clock.sleeps) == pytest.approx(recorded / float(speed), abs=1e-6)
     sent = {
         stream: [
             wire.decode_pose(m.key(), m.value(), m.headers())
@@ -141,9 +149,9 @@ def test_pace_and_speed(
     }
     assert [len(poses) for poses in sent.values()] == [31, 31]
     # Each replay is stamped with the time it ran, at the recorded spacing, whatever speed.
-    assert sent["x4"][0].timestamp_s - sent["x1"][0].timestamp_s >= timings["1"] - 0.1
-    recorded = samples[30].timestamp_s - samples[0].timestamp_s
-    for poses in sent.values():
+    for speed, poses in zip(("1", "4"), sent.values(), strict=True):
+        began, ended = ran[speed]
+        assert began <= poses[0].timestamp_s <= ended, (ran, poses[0])
         assert poses[30].timestamp_s - poses[0].timestamp_s == pytest.approx(recorded, abs=1e-6)
 
 
