@@ -9,8 +9,9 @@ missing ones and leaves existing ones alone (it never deletes or shrinks anythin
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Any, Literal
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -31,6 +32,25 @@ class TopicState:
     name: str
     partitions: int
     outcome: Literal["created", "exists"]
+
+
+def _described(
+    admin: AdminClient, created: list[str], partitions: int, timeout_s: float
+) -> dict[str, Any]:
+    """The broker's topic metadata, once it shows every ``created`` topic's partitions.
+
+    Kafka acknowledges a creation before the broker's metadata has it (a third of the
+    creations on the test broker read back with no partitions at first).
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described: dict[str, Any] = admin.list_topics(timeout=timeout_s).topics
+        settled = all(
+            name in described and len(described[name].partitions) == partitions for name in created
+        )
+        if settled or time.monotonic() >= deadline:
+            return described
+        time.sleep(0.05)
 
 
 def ensure_topics(
@@ -63,7 +83,7 @@ def ensure_topics(
             except KafkaException as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise TopicError(f"could not create topic {name}: {exc}") from exc
-    described = admin.list_topics(timeout=timeout_s).topics
+    described = _described(admin, missing, partitions, timeout_s)
     return [
         TopicState(
             name,

@@ -45,8 +45,10 @@ def test_creates_what_is_missing_and_leaves_the_rest(kafka_bootstrap: str) -> No
 
 
 def test_command_reports_each_topic(
-    kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+    kafka_bootstrap: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for name in ("frames", "poses", "control", "events", "webhooks", "dead_letters"):
+        monkeypatch.delenv(f"KINESTREAM_TOPIC_{name.upper()}", raising=False)  # beats the prefix
     prefix = f"c-{uuid.uuid4().hex[:8]}."
     argv = [
         "topics",
@@ -59,17 +61,22 @@ def test_command_reports_each_topic(
         "3",
     ]
     try:
-        assert main(argv) == 0
-        lines = capsys.readouterr().out.splitlines()
-        assert len(lines) == 6
-        assert all(line.startswith("created") and "(3 partitions)" in line for line in lines)
+        status = main(argv)
+        out, err = capsys.readouterr()
+        assert status == 0, out + err
+        lines = out.splitlines()
+        assert len(lines) == 6, out
+        assert all(line.startswith("created") and "(3 partitions)" in line for line in lines), out
     finally:
         _delete(kafka_bootstrap, wire.Topics.prefixed(prefix))
-    assert main([*argv[:-1], "0"]) == 2
-    assert "at least 1" in capsys.readouterr().err
+    status = main([*argv[:-1], "0"])
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
+    assert "at least 1" in err, err
 
 
 def test_unreachable_broker_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     status = main(["topics", "create", "--brokers", "127.0.0.1:1", "--timeout-s", "2"])
-    assert status == 1
-    assert "did not answer" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert status == 1, out + err
+    assert "did not answer" in err, err
