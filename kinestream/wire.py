@@ -64,6 +64,15 @@ keyed by the stream id (UTF-8), so one stream's messages stay in one partition, 
     The flow cannot know the registered webhooks; the dispatcher (``kinestream webhooks``)
     matches each event against them and makes one delivery per matching webhook.
 
+``deadletter`` (``kinestream.deadletter``)
+    What the dataflow set aside so that it could go on (:class:`QuarantinedMessage`): an
+    input message a worker died on, quarantined when the flow restarted (reason
+    ``worker_died``), or an output row the database refused (``database_row``). Key and
+    value are the message's own (for a database row: the stream id and the event's JSON),
+    so it can be inspected or sent again; its headers are the original ones plus
+    ``ks-dl-reason``, ``ks-dl-error`` (what went wrong, UTF-8 text) and, for an input
+    message, where it was: ``ks-dl-topic``, ``ks-dl-partition``, ``ks-dl-offset``.
+
 ``webhooks.dead`` (``kinestream.webhooks.dead``)
     Deliveries the dispatcher gave up on after its last try (see the dispatcher's module).
     Value: UTF-8 JSON :class:`DeadLetter` with ``schema_version``, ``delivery_id``,
@@ -97,6 +106,7 @@ DEFAULT_CONTROL_TOPIC: Final = "kinestream.control"
 DEFAULT_EVENTS_TOPIC: Final = "kinestream.events"
 DEFAULT_WEBHOOKS_TOPIC: Final = "kinestream.webhooks"
 DEFAULT_DEAD_LETTERS_TOPIC: Final = "kinestream.webhooks.dead"
+DEFAULT_DEADLETTER_TOPIC: Final = "kinestream.deadletter"
 
 HEADER_SCHEMA: Final = "ks-schema"
 HEADER_SEQ: Final = "ks-seq"
@@ -132,10 +142,13 @@ class Topics:
     events: str = DEFAULT_EVENTS_TOPIC
     webhooks: str = DEFAULT_WEBHOOKS_TOPIC
     dead_letters: str = DEFAULT_DEAD_LETTERS_TOPIC
+    """Webhook deliveries the dispatcher gave up on."""
+    deadletter: str = DEFAULT_DEADLETTER_TOPIC
+    """Messages the dataflow set aside (:class:`QuarantinedMessage`)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "") -> Topics:
-        """Read overrides from ``KINESTREAM_TOPIC_FRAMES`` … ``KINESTREAM_TOPIC_DEAD_LETTERS``.
+        """Read overrides from ``KINESTREAM_TOPIC_FRAMES`` … ``KINESTREAM_TOPIC_DEADLETTER``.
 
         ``prefix`` is put in front of every default name (a test's private namespace).
         """
@@ -151,6 +164,7 @@ class Topics:
             events=pick("events", DEFAULT_EVENTS_TOPIC),
             webhooks=pick("webhooks", DEFAULT_WEBHOOKS_TOPIC),
             dead_letters=pick("dead_letters", DEFAULT_DEAD_LETTERS_TOPIC),
+            deadletter=pick("deadletter", DEFAULT_DEADLETTER_TOPIC),
         )
 
     @classmethod
@@ -703,6 +717,80 @@ def decode_dead_letter(key: bytes | None, value: bytes | None) -> DeadLetter:
     if letter.stream_id != stream_id:
         raise WireError("dead letter stream_id does not match its key")
     return letter
+
+
+# --- the dataflow's dead letters -----------------------------------------------------------
+
+HEADER_DL_REASON: Final = "ks-dl-reason"
+HEADER_DL_ERROR: Final = "ks-dl-error"
+HEADER_DL_TOPIC: Final = "ks-dl-topic"
+HEADER_DL_PARTITION: Final = "ks-dl-partition"
+HEADER_DL_OFFSET: Final = "ks-dl-offset"
+_DL_PREFIX: Final = "ks-dl-"
+MAX_DL_ERROR_CHARS: Final = 2000
+"""A dead letter's error text is cut to this many characters."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedMessage:
+    """A message the dataflow set aside on the ``deadletter`` topic, and why.
+
+    ``reason`` says what happened (``worker_died``: a worker died while processing this
+    input message, so the next start skipped it; ``database_row``: the database refused
+    the row). ``topic``, ``partition`` and ``offset`` say where an input message was.
+    """
+
+    reason: str
+    error: str
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.reason:
+            raise WireError("a dead letter needs a reason")
+
+
+def encode_quarantined(
+    message: QuarantinedMessage,
+) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
+    """Return the key, value and headers of a ``deadletter`` message."""
+    headers = [(n, v) for n, v in message.headers if not n.startswith(_DL_PREFIX)]
+    headers.append((HEADER_DL_REASON, message.reason.encode()))
+    headers.append((HEADER_DL_ERROR, message.error[:MAX_DL_ERROR_CHARS].encode()))
+    if message.topic is not None:
+        headers.append((HEADER_DL_TOPIC, message.topic.encode()))
+    if message.partition is not None:
+        headers.append((HEADER_DL_PARTITION, str(int(message.partition)).encode()))
+    if message.offset is not None:
+        headers.append((HEADER_DL_OFFSET, str(int(message.offset)).encode()))
+    return message.key, message.value, headers
+
+
+def decode_quarantined(
+    key: bytes | None, value: bytes | None, headers: Headers | None
+) -> QuarantinedMessage:
+    """Decode a ``deadletter`` message."""
+    h = _header_map(headers)
+    if HEADER_DL_REASON not in h:
+        raise WireError(f"dead letter lacks the {HEADER_DL_REASON!r} header")
+    try:
+        reason = h[HEADER_DL_REASON].decode()
+        error = h.get(HEADER_DL_ERROR, b"").decode()
+        topic = h[HEADER_DL_TOPIC].decode() if HEADER_DL_TOPIC in h else None
+    except UnicodeDecodeError as exc:
+        raise WireError("dead letter header is not UTF-8") from exc
+    partition = _header_number(h, HEADER_DL_PARTITION, int) if HEADER_DL_PARTITION in h else None
+    offset = _header_number(h, HEADER_DL_OFFSET, int) if HEADER_DL_OFFSET in h else None
+    original = tuple(
+        (name, value if isinstance(value, bytes) else bytes(value or b""))
+        for name, value in headers or ()
+        if not name.startswith(_DL_PREFIX)
+    )
+    return QuarantinedMessage(reason, error, key, value, original, topic, partition, offset)
 
 
 def _text(value: Any) -> str:

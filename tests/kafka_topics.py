@@ -23,12 +23,13 @@ def fresh_topics(topic_factory: TopicFactory, partitions: int = 3) -> wire.Topic
         control=topic_factory(partitions),
         events=topic_factory(partitions),
         webhooks=topic_factory(partitions),
+        deadletter=topic_factory(partitions),
     )
 
 
 def use_topics(monkeypatch: pytest.MonkeyPatch, topics: wire.Topics) -> None:
     """Make the commands (``wire.Topics.from_env``) use ``topics``."""
-    for name in ("frames", "poses", "control", "events", "webhooks"):
+    for name in ("frames", "poses", "control", "events", "webhooks", "deadletter"):
         monkeypatch.setenv(f"KINESTREAM_TOPIC_{name.upper()}", getattr(topics, name))
 
 

@@ -309,6 +309,32 @@ def test_topics_defaults_and_overrides() -> None:
     assert topics.events == "ev"
     assert topics.frames == "t1.kinestream.frames"
     assert wire.Topics.prefixed("x.").webhooks == "x.kinestream.webhooks"
+    assert wire.Topics().deadletter == "kinestream.deadletter"
+    assert wire.Topics.from_env({"KINESTREAM_TOPIC_DEADLETTER": "dl"}).deadletter == "dl"
+
+
+def test_quarantined_message_round_trip() -> None:
+    key, value, headers = wire.encode_pose("cam-1", _sample(), 30.0)
+    letter = wire.QuarantinedMessage(
+        "worker_died",
+        "the worker died while processing this message",
+        key,
+        value,
+        tuple(headers),
+        topic="kinestream.poses",
+        partition=3,
+        offset=1234,
+    )
+    out_key, out_value, out_headers = wire.encode_quarantined(letter)
+    assert (out_key, out_value) == (key, value)  # the message as it was, to send again
+    assert (wire.HEADER_DL_OFFSET, b"1234") in out_headers
+    assert wire.decode_quarantined(out_key, out_value, out_headers) == letter
+    row = wire.QuarantinedMessage("database_row", "x" * 5000, b"s1", b"{}")
+    decoded = wire.decode_quarantined(*wire.encode_quarantined(row))
+    assert (decoded.topic, decoded.partition, decoded.offset) == (None, None, None)
+    assert len(decoded.error) == wire.MAX_DL_ERROR_CHARS
+    with pytest.raises(wire.WireError, match="ks-dl-reason"):
+        wire.decode_quarantined(b"s1", b"{}", [])
 
 
 def _frame(seq: int = 3) -> wire.Frame:

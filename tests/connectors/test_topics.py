@@ -21,6 +21,7 @@ def _delete(bootstrap: str, topics: wire.Topics) -> None:
         topics.events,
         topics.webhooks,
         topics.dead_letters,
+        topics.deadletter,
     ]
     for future in admin.delete_topics(names, operation_timeout=30).values():
         future.result(30)
@@ -33,7 +34,7 @@ def test_creates_what_is_missing_and_leaves_the_rest(kafka_bootstrap: str) -> No
     try:
         states = ensure_topics(kafka_bootstrap, topics, partitions=6)
         by_name = {s.name: s for s in states}
-        assert len(states) == 6
+        assert len(states) == 7
         assert (by_name[topics.events].outcome, by_name[topics.events].partitions) == ("exists", 2)
         assert all(
             (s.outcome, s.partitions) == ("created", 6) for s in states if s.name != topics.events
@@ -65,7 +66,7 @@ def test_command_reports_each_topic(
         out, err = capsys.readouterr()
         assert status == 0, out + err
         lines = out.splitlines()
-        assert len(lines) == 6, out
+        assert len(lines) == 7, out
         assert all(line.startswith("created") and "(3 partitions)" in line for line in lines), out
     finally:
         _delete(kafka_bootstrap, wire.Topics.prefixed(prefix))
