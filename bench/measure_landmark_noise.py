@@ -159,8 +159,8 @@ def detrended(values: Array) -> Array:
     t = np.arange(n) - (n - 1) / 2
     flat = values.reshape(n, -1)
     slope = (t[:, None] * (flat - flat.mean(axis=0))).sum(axis=0) / (t**2).sum()
-    residual = flat - flat.mean(axis=0) - t[:, None] * slope
-    return residual.reshape(values.shape)
+    residual: Array = (flat - flat.mean(axis=0) - t[:, None] * slope).reshape(values.shape)
+    return residual
 
 
 def autocorrelation(pieces: list[Array], lags: int) -> Array:
