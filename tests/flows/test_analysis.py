@@ -20,9 +20,12 @@ from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
 from kinestream import wire
 from kinestream.events import AnalysisEvent
-from kinestream.flows.analysis import FlowIO, FlowSettings, OutMessage, build_flow
-from kinestream.flows.stream_logic import StreamSettings
+from kinestream.flows.analysis import FlowIO, FlowSettings, OutMessage, build_flow, measure_poses
+from kinestream.flows.stream_logic import KeyedInput, StreamSettings
+from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
+from kinestream.operators.anthropometry import MeasuredSample, measure
 from kinestream.operators.pose import PoseSample
+from kinestream.simulation.scenarios import countermovement_jumps
 from kinestream.sports import Sport
 
 TOPICS = wire.Topics()
@@ -396,3 +399,35 @@ def test_a_stream_on_a_relative_clock_is_warned_once(runner: Runner) -> None:
     assert [(w.payload["code"], w.position) for w in warnings] == [("relative_clock", 0)]
     unix, _ = run_flow(runner, [start_msg("unix"), *pose_msgs("unix", range(35)), end_msg("unix")])
     assert by_type(unix)["quality_warning"] == 0
+
+
+def test_poses_are_measured_per_batch_across_streams() -> None:
+    start = wire.StartMessage("a", Sport.CMJ, 1.8)
+    nobody = replace(sample(2), landmarks=None)
+    batch: list[KeyedInput] = [("a", start), ("a", sample(0)), ("b", sample(1)), ("b", nobody)]
+    measured = measure_poses(batch)
+    assert measured[0] == batch[0]
+    assert [stream_id for stream_id, _ in measured] == ["a", "a", "b", "b"]
+    for (_, before), (_, after) in zip(batch[1:], measured[1:], strict=True):
+        assert isinstance(after, MeasuredSample)
+        assert (after.seq, after.timestamp_s) == (before.seq, before.timestamp_s)  # type: ignore[union-attr]
+        assert after.body == measure(before)  # type: ignore[arg-type]
+    assert measured[3][1].body is None  # type: ignore[union-attr]
+
+
+def test_the_flow_analyses_like_the_analyzer_on_its_own(runner: Runner) -> None:
+    trial = countermovement_jumps(reps=2, seed=4)
+    poses = [
+        _msg(TOPICS.poses, *wire.encode_pose("cmj", replace(s, timestamp_s=T0 + s.timestamp_s)))
+        for s in trial.samples
+    ]
+    alone = StreamAnalyzer(StreamConfig("cmj", Sport.CMJ, trial.athlete_height_m))
+    received = [wire.decode_pose(m.key, m.value, m.headers) for m in poses]
+    expected = [e for s in received for e in alone.process(s)] + alone.finish("end")
+    inputs = [start_msg("cmj", athlete_height_m=trial.athlete_height_m), *poses, end_msg("cmj")]
+    out: list[OutMessage] = []
+    io = FlowIO(source=TestingSource(inputs, batch_size=100), events=TestingSink(out))
+    runner(build_flow(FlowSettings(frames=False), io))
+    events = [wire.decode_event(m.key, m.value) for m in out]
+    assert [(e.event_id, e.payload) for e in events] == [(e.event_id, e.payload) for e in expected]
+    assert by_type(events)["rep_complete"] == 2
