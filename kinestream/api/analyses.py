@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from datetime import UTC, datetime
@@ -66,8 +67,8 @@ def _link(
         422,
         429,
         503,
-        e429="The key's rate limit (see Retry-After), or its concurrent-stream limit: stop"
-        " an analysis or wait for one to end.",
+        e429="The key's rate limit, or its concurrent-stream limit: stop an analysis or wait"
+        " for one to end (see Retry-After).",
     ),
 )
 async def create_analysis(
@@ -122,9 +123,14 @@ async def create_analysis(
             max_streams=key.max_streams,
             publish=lambda: publish_control(services, start),
             also=create_webhook,
+            timeouts=settings.session_timeouts,
         )
     except StreamLimitError as exc:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc)) from exc
+        # A stopped analysis ends within the stop grace period at the latest.
+        retry_after = str(math.ceil(settings.stop_grace_s))
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, str(exc), {"Retry-After": retry_after}
+        ) from exc
     except webhook_registry.WebhookError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"webhook_url: {exc}") from exc
 
@@ -231,7 +237,10 @@ async def stop_analysis(
 ) -> StopAccepted:
     """Publish the end message, once: a repeated stop, or one after the end, changes nothing.
 
-    The dataflow then finishes the analysis (its session_summary follows).
+    The dataflow then finishes the analysis (its session_summary follows). If it has not
+    within the stop grace period (30 s by default: the dataflow lost the stream, or is
+    down), the API ends the analysis itself (reason ``stopped_without_flow``) and its
+    watchers get a final session_summary.
     """
     record = await request_stop(services, analysis, body.last_seq if body is not None else None)
     return StopAccepted(

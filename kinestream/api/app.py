@@ -1,9 +1,10 @@
 """The FastAPI application: :func:`create_app` builds it from :class:`ApiSettings`.
 
 Startup opens what the routers share (:class:`~kinestream.api.dependencies.Services`): the
-database pool, the Kafka producer and the events consumer of the watch sockets; shutdown
-closes them. The service never analyses anything itself: it writes analyses and control
-messages, reads what the dataflow wrote, and relays the events topic.
+database pool, the Kafka producer and the events consumer of the watch sockets, and starts
+ending dead analyses (:mod:`kinestream.api.session_reaper`); shutdown closes them. The
+service never analyses anything itself: it writes analyses and control messages, reads what
+the dataflow wrote, and relays the events topic.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from kinestream.api.database import Database
 from kinestream.api.dependencies import Services
 from kinestream.api.producer import KafkaPublisher, KafkaUnavailableError
 from kinestream.api.relay import EventHub
+from kinestream.api.session_reaper import end_dead_analyses_forever
 from kinestream.api.settings import ApiSettings
 from kinestream.store import api_keys
 from kinestream.store.migrations import schema_problem
@@ -122,10 +124,14 @@ def create_app(settings: ApiSettings) -> FastAPI:
             config=settings.kafka_config,
         )
         hub.start()
-        app.state.services = Services(settings, database, publisher, hub, secret)
+        services = Services(settings, database, publisher, hub, secret)
+        app.state.services = services
+        reaper = asyncio.create_task(end_dead_analyses_forever(services))
         try:
             yield
         finally:
+            reaper.cancel()
+            await asyncio.gather(reaper, return_exceptions=True)
             hub.close()
             publisher.close()
             database.close()

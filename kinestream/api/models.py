@@ -183,6 +183,13 @@ class Analysis(BaseModel):
         description="created (start sent), running (the dataflow has it), ended or idle",
         examples=["running"],
     )
+    end_reason: str | None = Field(
+        description="Why it ended: end (stopped, or its input ended), idle (no input for the"
+        " dataflow's idle timeout), idle_timeout or stopped_without_flow (ended by the API:"
+        " nothing happened for the session idle timeout, or the dataflow did not confirm a"
+        " stop within the stop grace period); null while open.",
+        examples=["end"],
+    )
     athlete_id: str | None
     athlete_height_m: float
     box_height_m: float | None
@@ -201,6 +208,7 @@ class Analysis(BaseModel):
             stream_id=record.stream_id,
             sport=record.sport,
             status=record.status,
+            end_reason=record.end_reason,
             athlete_id=record.athlete_id,
             athlete_height_m=record.athlete_height_m,
             box_height_m=record.box_height_m,

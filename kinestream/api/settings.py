@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kinestream import wire
+from kinestream.store.analyses import SessionTimeouts
 
 DEFAULT_BROKERS = "127.0.0.1:9092"
+DEFAULT_SESSION_IDLE_TIMEOUT_S = 120.0
+DEFAULT_STOP_GRACE_S = 30.0
+DEFAULT_REAPER_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,25 @@ class ApiSettings:
     """Consecutive invalid messages after which an ingest socket is closed (code 1007)."""
     kafka_config: Mapping[str, str] = field(default_factory=dict)
     """Extra librdkafka settings for the producer and the events consumer."""
+    session_idle_timeout_s: float = DEFAULT_SESSION_IDLE_TIMEOUT_S
+    """An open analysis with no event stored and no input delivered for this long is ended
+    (reason ``idle_timeout``); the dataflow ends a live idle one after its own, shorter idle
+    timeout (30 s), so this only ends analyses the dataflow lost."""
+    stop_grace_s: float = DEFAULT_STOP_GRACE_S
+    """A stop the dataflow has not confirmed (by ending the analysis) this long after it was
+    requested is ended by the API (reason ``stopped_without_flow``)."""
+    reaper_interval_s: float = DEFAULT_REAPER_INTERVAL_S
+    """How often each API instance looks for dead analyses to end."""
+
+    def __post_init__(self) -> None:
+        if not self.reaper_interval_s > 0:
+            raise ValueError(f"reaper interval must be positive, got {self.reaper_interval_s!r} s")
+        SessionTimeouts(self.session_idle_timeout_s, self.stop_grace_s)  # checks them
+
+    @property
+    def session_timeouts(self) -> SessionTimeouts:
+        """When an open analysis counts as dead (see :mod:`kinestream.store.session_end`)."""
+        return SessionTimeouts(idle_s=self.session_idle_timeout_s, stop_grace_s=self.stop_grace_s)
 
     @property
     def ws_max_size(self) -> int:
@@ -56,15 +80,37 @@ class ApiSettings:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, topic_prefix: str = ""
     ) -> ApiSettings:
-        """Read ``KINESTREAM_DATABASE_URL``, ``KINESTREAM_KAFKA``, ``KINESTREAM_TOPIC_*`` and
-        ``KINESTREAM_API_PUBLIC_URL``."""
+        """Read ``KINESTREAM_DATABASE_URL``, ``KINESTREAM_KAFKA``, ``KINESTREAM_TOPIC_*``,
+        ``KINESTREAM_API_PUBLIC_URL``, ``KINESTREAM_SESSION_IDLE_TIMEOUT_S``,
+        ``KINESTREAM_STOP_GRACE_S`` and ``KINESTREAM_REAPER_INTERVAL_S``.
+
+        Raises ``ValueError`` (naming the variable) for a missing database or a bad number.
+        """
         env = os.environ if environ is None else environ
         database_url = env.get("KINESTREAM_DATABASE_URL", "")
         if not database_url:
             raise ValueError("no database: set KINESTREAM_DATABASE_URL")
+
+        def seconds(variable: str, default: float) -> float:
+            raw = env.get(variable)
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ValueError(f"{variable}: {raw!r} is not a number") from None
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{variable}: {raw!r} is not a positive number of seconds")
+            return value
+
         return cls(
             database_url=database_url,
             brokers=env.get("KINESTREAM_KAFKA") or DEFAULT_BROKERS,
             topics=wire.Topics.from_env(env, prefix=topic_prefix),
             public_base_url=env.get("KINESTREAM_API_PUBLIC_URL") or None,
+            session_idle_timeout_s=seconds(
+                "KINESTREAM_SESSION_IDLE_TIMEOUT_S", DEFAULT_SESSION_IDLE_TIMEOUT_S
+            ),
+            stop_grace_s=seconds("KINESTREAM_STOP_GRACE_S", DEFAULT_STOP_GRACE_S),
+            reaper_interval_s=seconds("KINESTREAM_REAPER_INTERVAL_S", DEFAULT_REAPER_INTERVAL_S),
         )

@@ -8,7 +8,8 @@ the next position means events in between were missed (published before the subs
 or not yet in the database when the history was read), so those are read from the database
 first, retrying briefly while the database sink catches up. Quiet periods get a heartbeat,
 and the database is re-read then, in case the last events were missed. After the
-analysis's ``session_summary`` the socket is closed with code 1000.
+analysis's ``session_summary`` the socket is closed with code 1000; a live summary is
+first recorded in the database (the analysis is ``ended`` before the watcher sees it).
 
 Messages (JSON text): ``{"type": "event", "position": n, "event": {...}}`` and
 ``{"type": "heartbeat", "position": n}`` (the last position sent, -1 for none).
@@ -27,6 +28,7 @@ from kinestream.api.models import Event
 from kinestream.api.relay import Subscription
 from kinestream.events import AnalysisEvent
 from kinestream.store import analyses as analysis_store
+from kinestream.store import session_end
 from kinestream.store.analyses import StoredEvent
 
 CLOSE_ENDED = 1000
@@ -121,6 +123,10 @@ class Watch:
         return False
 
     async def _send_event(self, event: AnalysisEvent | StoredEvent) -> None:
+        if event.event_type == "session_summary" and isinstance(event, AnalysisEvent):
+            # The database sink may not have stored the end yet: whoever reads the
+            # analysis once the watcher has the summary finds it ended.
+            await self._services.database.run(session_end.end_with_summary, event)
         body = Event.of(event)
         await self._websocket.send_text(
             f'{{"type":"event","position":{body.position},"event":{body.model_dump_json()}}}'

@@ -8,11 +8,18 @@ Every read here is scoped to the owning key: another key's analysis reads as abs
 Creating and stopping publish a control message while their transaction is open (the
 caller passes ``publish``); when publishing fails the transaction rolls back, so no row
 claims a start or a stop that Kafka never got.
+
+An open analysis is *dead* (:data:`DEAD_CONDITION`) once nothing happened to it for
+:attr:`SessionTimeouts.idle_s` (no event stored, no input delivered by an ingest socket) or
+its stop was not confirmed by the dataflow within :attr:`SessionTimeouts.stop_grace_s`. A
+dead analysis does not count against its key's concurrent-stream limit, and
+:mod:`kinestream.store.session_end` ends it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +36,53 @@ ENDED_STATUSES: Final = ("ended", "idle")
 
 _ANALYSIS_COLUMNS: Final = """
 analysis_id, stream_id, api_key_id, sport, athlete_id, athlete_height_m, box_height_m,
-options, status, created_at, ended_at, stop_requested_at, last_seq, summary
+options, status, created_at, ended_at, stop_requested_at, last_seq, summary,
+COALESCE(end_reason, summary->>'reason') AS end_reason
 """
+
+LAST_ACTIVITY: Final = """
+GREATEST(a.created_at, a.stop_requested_at, a.last_input_at,
+         (SELECT e.inserted_at FROM events e
+          WHERE e.stream_id = a.stream_id AND e.position IS NOT NULL
+          ORDER BY e.position DESC LIMIT 1))
+"""
+"""When the analysis row ``a`` last saw something happen: created, stop requested, input
+delivered by an ingest socket, or its latest event stored by the dataflow."""
+
+STOP_UNCONFIRMED: Final = """
+(a.stop_requested_at IS NOT NULL
+ AND a.stop_requested_at < now() - make_interval(secs => %(stop_grace_s)s))
+"""
+"""The stop of analysis ``a`` was requested longer than the grace period ago."""
+
+DEAD_CONDITION: Final = f"""
+(a.status IN ('created', 'running')
+ AND ({STOP_UNCONFIRMED}
+      OR {LAST_ACTIVITY} < now() - make_interval(secs => %(idle_s)s)))
+"""
+"""Whether the open analysis ``a`` is dead (parameters: :meth:`SessionTimeouts.params`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimeouts:
+    """When an open analysis the dataflow does not finish counts as dead."""
+
+    idle_s: float = 120.0
+    """No event stored and no input delivered for this long: ended as ``idle_timeout``."""
+    stop_grace_s: float = 30.0
+    """A stop the dataflow has not confirmed this long after it was requested: ended as
+    ``stopped_without_flow``."""
+
+    def __post_init__(self) -> None:
+        if not all(t > 0 and math.isfinite(t) for t in (self.idle_s, self.stop_grace_s)):
+            raise ValueError(
+                f"session timeouts must be positive, got {self.idle_s!r} s idle"
+                f" and {self.stop_grace_s!r} s stop grace"
+            )
+
+    def params(self) -> dict[str, float]:
+        """The query parameters of :data:`DEAD_CONDITION`."""
+        return {"idle_s": self.idle_s, "stop_grace_s": self.stop_grace_s}
 
 
 class StreamLimitError(Exception):
@@ -79,6 +131,8 @@ class AnalysisRecord:
     stop_requested_at: datetime | None
     last_seq: int | None
     summary: dict[str, Any] | None
+    end_reason: str | None
+    """Why the analysis ended (the summary's reason, or why the API ended it)."""
 
     @property
     def ended(self) -> bool:
@@ -132,6 +186,7 @@ def _record(row: dict[str, Any]) -> AnalysisRecord:
         stop_requested_at=row["stop_requested_at"],
         last_seq=row["last_seq"],
         summary=row["summary"],
+        end_reason=row["end_reason"],
     )
 
 
@@ -142,19 +197,22 @@ def create_analysis(
     max_streams: int,
     publish: Callable[[], None],
     also: Callable[[psycopg.Connection[Any]], None] | None = None,
+    timeouts: SessionTimeouts | None = None,
 ) -> AnalysisRecord:
     """Insert the row of a new analysis, run ``also`` and ``publish``, all in one transaction.
 
     The key's row is locked for the transaction, so concurrent creations of one key (on
-    any API instance) count its active analyses one after the other. Raises
-    :class:`StreamLimitError` at the limit; whatever ``also`` or ``publish`` raise rolls
-    everything back.
+    any API instance) count its active analyses one after the other; dead ones (see
+    ``timeouts``) do not count. Raises :class:`StreamLimitError` at the limit; whatever
+    ``also`` or ``publish`` raise rolls everything back.
     """
+    params = {"key": new.api_key_id, **(timeouts or SessionTimeouts()).params()}
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SELECT 1 FROM api_keys WHERE key_id = %s FOR NO KEY UPDATE", (new.api_key_id,))
         active = cur.execute(
-            "SELECT count(*) AS n FROM analyses WHERE api_key_id = %s AND status = ANY(%s)",
-            (new.api_key_id, list(ACTIVE_STATUSES)),
+            "SELECT count(*) AS n FROM analyses a WHERE a.api_key_id = %(key)s"
+            f" AND a.status IN ('created', 'running') AND NOT {DEAD_CONDITION}",
+            params,
         ).fetchone()
         if active is not None and active["n"] >= max_streams:
             raise StreamLimitError(max_streams)
@@ -273,14 +331,24 @@ def request_stop(
 
 
 def record_last_seq(conn: psycopg.Connection[Any], analysis_id: str, seq: int) -> bool:
-    """Remember the highest frame sequence number delivered for an analysis.
+    """Remember the highest frame sequence number delivered for an analysis, and when.
 
     Returns whether the analysis still takes input (not ended, no stop requested).
     """
     row = conn.execute(
-        "UPDATE analyses SET last_seq = GREATEST(COALESCE(last_seq, %s), %s)"
-        " WHERE analysis_id = %s"
+        "UPDATE analyses SET last_seq = GREATEST(COALESCE(last_seq, %s), %s),"
+        " last_input_at = now() WHERE analysis_id = %s"
         " RETURNING status = ANY(%s) AND stop_requested_at IS NULL",
         (seq, seq, analysis_id, list(ACTIVE_STATUSES)),
+    ).fetchone()
+    return row is not None and bool(row[0])
+
+
+def takes_input(conn: psycopg.Connection[Any], analysis_id: str) -> bool:
+    """Whether the analysis still takes input (exists, not ended, no stop requested)."""
+    row = conn.execute(
+        "SELECT status = ANY(%s) AND stop_requested_at IS NULL FROM analyses"
+        " WHERE analysis_id = %s",
+        (list(ACTIVE_STATUSES), analysis_id),
     ).fetchone()
     return row is not None and bool(row[0])

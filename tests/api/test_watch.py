@@ -121,6 +121,24 @@ def test_live_events_arrive_in_order_and_the_end_closes(api: Api) -> None:
     assert received[5]["event"]["payload"] == events[5].payload
 
 
+def test_the_analysis_reads_ended_once_its_watch_has_the_summary(api: Api) -> None:
+    # Only on the events topic, as when the database sink has not written the end yet.
+    key = api.new_key()
+    stream = api.create_analysis(key)["analysis_id"]
+    summary = event(stream, 1, "session_summary", reason="end")
+    with watch(api, key, stream) as ws:
+        publish(api, [event(stream, 0), summary])
+        assert positions(receive(ws, 2)) == [0, 1]
+        with api.client(key) as client:
+            body = client.get(api.url(f"/analyses/{stream}")).json()
+        assert closing_code(ws)[:2] == (1000, "analysis ended")
+    assert (body["status"], body["end_reason"], body["summary"]) == (
+        "ended",
+        "end",
+        summary.payload,
+    ), body
+
+
 def test_watchers_on_two_api_instances_each_get_every_event(api: Api) -> None:
     key = api.new_key()
     stream = api.create_analysis(key)["analysis_id"]
