@@ -16,6 +16,15 @@ Delivery into the sink is at-least-once (Bytewax replays the epoch in flight aft
 resume); event ids are deterministic, so a replay writes nothing twice. A batch is one
 transaction: rows are inserted with ``unnest`` over arrays, a few statements per batch
 whatever its size. Capture times are Unix seconds (see :mod:`kinestream.wire`).
+
+An output the database refuses (a capture time beyond PostgreSQL's range, a value no column
+takes) does not fail the batch: the batch is split in halves until the refused outputs are
+alone (a few transactions per refused output, whatever the batch's size), the rest is
+written, and each refused output becomes an ``error`` event of its stream (code
+``database_refused``, in ``events``; see :class:`Refusal`) and, with a
+:class:`RefusalOutlet`, that event on the events topic and the output on the ``deadletter``
+topic (reason ``database_row``). A lost connection is not a refusal: the batch is retried
+on a new connection.
 """
 
 from __future__ import annotations
@@ -23,13 +32,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import psycopg
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from confluent_kafka import Producer
 
+from kinestream import wire
 from kinestream.events import AnalysisEvent
 from kinestream.session import SessionEvent
 from kinestream.wire import StartMessage
@@ -210,12 +222,81 @@ def write_session_events(conn: psycopg.Connection[Any], items: Sequence[SessionE
             cur.execute(_INSERT_REPS, batch.reps)
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An output the database refused, and why."""
+
+    item: SessionEvent
+    error: str
+
+    def error_event(self) -> AnalysisEvent:
+        """The stream's ``error`` event about it: at capture time 0 (the refused time may be
+        the cause), its index derived from what was refused, so that its id is
+        deterministic."""
+        event = self.item.event
+        what = f"the {event.event_type} of frame {event.seq}" if event else "the session's start"
+        refused = event.event_id if event is not None else f"start {self.item.stream_id}"
+        return AnalysisEvent(
+            "error",
+            self.item.stream_id,
+            event.seq if event is not None else -1,
+            0.0,
+            {"code": "database_refused", "message": f"not stored: {what} ({self.error})"},
+            index=zlib.crc32(refused.encode()) & 0x7FFFFFFF,
+        )
+
+    def dead_letter(self) -> wire.QuarantinedMessage:
+        """The refused output on the ``deadletter`` topic: the event's JSON (with whatever
+        made it unwritable) or, for a session announcement, its start message."""
+        event, session = self.item.event, self.item.session
+        key = wire.encode_key(self.item.stream_id)
+        if event is not None:
+            value = json.dumps(event.to_dict(), separators=(",", ":"), default=repr).encode()
+        else:
+            value = wire.encode_control(session)[1] if session is not None else b""
+        return wire.QuarantinedMessage("database_row", self.error, key, value)
+
+
+def write_or_refuse(conn: psycopg.Connection[Any], items: Sequence[SessionEvent]) -> list[Refusal]:
+    """Write ``items`` (:func:`write_session_events`); if the database refuses the batch,
+    write its halves, and so on down to single outputs; return those refused.
+
+    A lost connection (``psycopg.OperationalError``) is raised, not taken for a refusal.
+    """
+    try:
+        write_session_events(conn, items)
+    except psycopg.OperationalError:
+        raise
+    except Exception as exc:  # whatever an output holds, it must not stop the flow
+        if len(items) == 1:
+            return [Refusal(items[0], f"{type(exc).__name__}: {exc}".strip())]
+        middle = len(items) // 2
+        return [*write_or_refuse(conn, items[:middle]), *write_or_refuse(conn, items[middle:])]
+    return []
+
+
+@dataclass(frozen=True)
+class RefusalOutlet:
+    """Where the sink reports refused outputs besides the database: the events topic (the
+    stream's ``error`` event) and the ``deadletter`` topic (the output itself)."""
+
+    brokers: tuple[str, ...]
+    topics: wire.Topics
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
 class _DatabasePartition(StatelessSinkPartition[SessionEvent]):
-    def __init__(self, conninfo: str, batch_rows: int, retries: int) -> None:
+    def __init__(
+        self, conninfo: str, batch_rows: int, retries: int, outlet: RefusalOutlet | None
+    ) -> None:
         self._conninfo = conninfo
         self._batch_rows = batch_rows
         self._retries = retries
+        self._outlet = outlet
+        self._producer: Producer | None = None
         self._conn: psycopg.Connection[Any] | None = None
+        self.refused = 0
+        """Outputs the database refused so far (each logged and reported)."""
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
@@ -227,7 +308,7 @@ class _DatabasePartition(StatelessSinkPartition[SessionEvent]):
             chunk = items[start : start + self._batch_rows]
             for attempt in range(self._retries + 1):
                 try:
-                    write_session_events(self._connection(), chunk)
+                    refusals = write_or_refuse(self._connection(), chunk)
                     break
                 except psycopg.OperationalError:
                     if attempt == self._retries:
@@ -237,21 +318,68 @@ class _DatabasePartition(StatelessSinkPartition[SessionEvent]):
                         self._conn.close()
                     self._conn = None
                     time.sleep(0.5 * 2**attempt)
+            if refusals:
+                self._report(refusals)
+
+    def _report(self, refusals: list[Refusal]) -> None:
+        self.refused += len(refusals)
+        errors = []
+        for refusal in refusals:
+            _log.error(
+                "database refused an output of stream %r (%d refused so far): %s",
+                refusal.item.stream_id,
+                self.refused,
+                refusal.error,
+            )
+            errors.append(SessionEvent(refusal.item.stream_id, None, refusal.error_event()))
+        left = write_or_refuse(self._connection(), errors)
+        for refusal in left:
+            _log.error("could not store the error event either: %s", refusal.error)
+        if self._outlet is None:
+            return
+        if self._producer is None:
+            config = {"bootstrap.servers": ",".join(self._outlet.brokers), **self._outlet.config}
+            self._producer = Producer(config)
+        topics = self._outlet.topics
+        for refusal, error in zip(refusals, errors, strict=True):
+            assert error.event is not None
+            key, value, headers = wire.encode_event(error.event)
+            self._producer.produce(topics.events, value, key, headers=list(headers))
+            key_dl, value_dl, headers_dl = wire.encode_quarantined(refusal.dead_letter())
+            self._producer.produce(topics.deadletter, value_dl, key_dl, headers=list(headers_dl))
+        undelivered = self._producer.flush(30)
+        if undelivered:
+            _log.error("%d reports of refused outputs not delivered to Kafka", undelivered)
 
     def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(30)
+            self._producer = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
 
 class DatabaseSink(DynamicSink[SessionEvent]):
-    """Bytewax sink writing the analysis outputs to PostgreSQL; one connection per worker."""
+    """Bytewax sink writing the analysis outputs to PostgreSQL; one connection per worker.
 
-    def __init__(self, conninfo: str, *, batch_rows: int = 5000, retries: int = 3) -> None:
+    Outputs the database refuses are reported (see the module docstring), to ``outlet``
+    when given, and the sink goes on.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        batch_rows: int = 5000,
+        retries: int = 3,
+        outlet: RefusalOutlet | None = None,
+    ) -> None:
         self._conninfo = conninfo
         self._batch_rows = batch_rows
         self._retries = retries
+        self._outlet = outlet
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _DatabasePartition:
         """Open this worker's connection (lazily, on its first batch)."""
-        return _DatabasePartition(self._conninfo, self._batch_rows, self._retries)
+        return _DatabasePartition(self._conninfo, self._batch_rows, self._retries, self._outlet)

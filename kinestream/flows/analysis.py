@@ -4,7 +4,8 @@
         ──stateful "analyze"──►
         ├─► events topic    (every event, key = stream id)
         ├─► webhooks topic  (every event but metric_update of sessions owned by an API key)
-        └─► database        (analyses, reps, frame_metrics, events; idempotent)
+        └─► database        (analyses, reps, frame_metrics, events; idempotent; a row it
+                             refuses becomes an error event and a dead letter)
 
 A message that cannot be decoded becomes an ``error`` event of its stream (key), so the
 flow never stops on bad input; one without a usable key becomes an error of the stream
@@ -41,7 +42,7 @@ from bytewax.outputs import Sink
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
 
 from kinestream import wire
-from kinestream.connectors.database import DatabaseSink
+from kinestream.connectors.database import DatabaseSink, RefusalOutlet
 from kinestream.connectors.jpeg import decode_jpeg
 from kinestream.events import AnalysisEvent
 from kinestream.flows.stream_logic import (
@@ -282,7 +283,13 @@ def build_flow(settings: FlowSettings, io: FlowIO | None = None) -> Dataflow:
     op.output("webhooks_out", hooks, io.webhooks or _kafka_sink(settings, settings.topics.webhooks))
     database = io.database
     if database is None and settings.database_url:
-        database = DatabaseSink(settings.database_url, batch_rows=settings.database_batch_rows)
+        # Refused rows are reported where the events go, when that is Kafka.
+        outlet = None
+        if io.events is None:
+            outlet = RefusalOutlet(settings.brokers, settings.topics, settings.kafka_config)
+        database = DatabaseSink(
+            settings.database_url, batch_rows=settings.database_batch_rows, outlet=outlet
+        )
     if database is not None:
         op.output("database_out", outputs, database)
     return flow

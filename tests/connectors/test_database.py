@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from typing import Any
 
 import psycopg
 
-from kinestream.connectors.database import write_session_events
+from kinestream import wire
+from kinestream.connectors.database import (
+    DatabaseSink,
+    RefusalOutlet,
+    write_or_refuse,
+    write_session_events,
+)
 from kinestream.events import AnalysisEvent
 from kinestream.session import SessionEvent
 from kinestream.sports import Sport
 from kinestream.wire import StartMessage
+from tests.kafka_topics import TopicFactory, fresh_topics, read_topic
 
 T0 = 1_760_000_000.0
 SESSION = StartMessage(
@@ -148,3 +157,98 @@ def test_a_row_the_api_created_is_completed_not_replaced(migrated_database: str)
         write_session_events(conn, _outputs()[:1])
         row = conn.execute("SELECT status, api_key_id, athlete_id FROM analyses").fetchone()
         assert row == ("running", "key-1", "ath-7")
+
+
+OVERFLOW_S = 1e15
+"""A capture time beyond PostgreSQL's timestamps (microseconds sent as seconds)."""
+
+
+def _with_one_bad_row() -> tuple[list[SessionEvent], SessionEvent]:
+    outputs = _outputs()
+    bad_update = AnalysisEvent("metric_update", "dj-1", 9, OVERFLOW_S, {"phase": "flight"})
+    bad = SessionEvent("dj-1", SESSION, bad_update)
+    return [*outputs[:3], bad, *outputs[3:]], bad
+
+
+def _error_rows(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT stream_id, seq, payload->>'code', payload->>'message' FROM events"
+        " WHERE event_type = 'error' AND stream_id = 'dj-1'"
+    ).fetchall()
+
+
+def test_a_refused_row_is_isolated_and_the_rest_of_the_batch_is_written(
+    migrated_database: str,
+) -> None:
+    outputs, bad = _with_one_bad_row()
+    with psycopg.connect(migrated_database, autocommit=True) as conn:
+        refusals = write_or_refuse(conn, outputs)
+        assert [r.item for r in refusals] == [bad]
+        assert "DatetimeFieldOverflow" in refusals[0].error
+        # Everything else is there, as if the bad row had not been in the batch.
+        assert _counts(conn) == {"analyses": 1, "reps": 1, "frame_metrics": 5, "events": 8}
+        error = refusals[0].error_event()
+        assert (error.event_type, error.stream_id, error.seq, error.capture_time_s) == (
+            "error",
+            "dj-1",
+            9,
+            0.0,
+        )
+        assert error.payload["code"] == "database_refused"
+        assert error.event_id == write_or_refuse(conn, outputs)[0].error_event().event_id
+        # Two refused rows of one batch, far apart, are both found.
+        twice = [*outputs, replace(bad, event=replace(bad.event, seq=10))]  # type: ignore[type-var]
+        assert len(write_or_refuse(conn, twice)) == 2
+
+
+def test_the_sink_reports_a_refused_row_as_an_error_event_and_a_dead_letter(
+    migrated_database: str, kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    outputs, bad = _with_one_bad_row()
+    topics = fresh_topics(topic_factory, partitions=1)
+    outlet = RefusalOutlet((kafka_bootstrap,), topics)
+    partition = DatabaseSink(migrated_database, outlet=outlet).build("database_out", 0, 1)
+    try:
+        partition.write_batch(outputs)  # does not raise
+        partition.write_batch(outputs)  # a replay stores nothing twice
+    finally:
+        partition.close()
+    assert partition.refused == 2
+    with psycopg.connect(migrated_database, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM frame_metrics").fetchone() == (5,)
+        [(stream_id, seq, code, message)] = _error_rows(conn)
+    assert (stream_id, seq, code) == ("dj-1", 9, "database_refused")
+    assert "metric_update of frame 9" in message
+    events = [
+        wire.decode_event(m.key(), m.value()) for m in read_topic(kafka_bootstrap, topics.events)
+    ]
+    assert [(e.event_type, e.stream_id, e.payload["code"]) for e in events] == [
+        ("error", "dj-1", "database_refused")
+    ] * 2
+    letters = [
+        wire.decode_quarantined(m.key(), m.value(), m.headers())
+        for m in read_topic(kafka_bootstrap, topics.deadletter)
+    ]
+    assert len(letters) == 2
+    letter = letters[0]
+    assert (letter.reason, letter.key) == ("database_row", b"dj-1")
+    assert "DatetimeFieldOverflow" in letter.error
+    assert letter.value is not None
+    assert json.loads(letter.value)["capture_time_s"] == OVERFLOW_S
+    assert bad.event is not None
+    assert json.loads(letter.value)["event_id"] == bad.event.event_id
+
+
+def test_without_an_outlet_a_refused_row_is_still_stored_as_an_error(
+    migrated_database: str,
+) -> None:
+    outputs, _ = _with_one_bad_row()
+    partition = DatabaseSink(migrated_database).build("database_out", 0, 1)
+    try:
+        partition.write_batch(outputs)
+    finally:
+        partition.close()
+    assert partition.refused == 1
+    with psycopg.connect(migrated_database, autocommit=True) as conn:
+        assert [row[:3] for row in _error_rows(conn)] == [("dj-1", 9, "database_refused")]
+        assert conn.execute("SELECT count(*) FROM reps").fetchone() == (1,)
