@@ -11,6 +11,11 @@ Event types and their payload keys:
     baseline), ``com_velocity_m_s`` (float | None, up positive); with the session's
     ``echo_pose``, also ``pose`` (the frame's landmarks for drawing, see
     :func:`kinestream.operators.pose.drawable_pose`; None without a person).
+``metric_updates`` (several frames' ``metric_update`` in one event; what the dataflow emits)
+    ``frames``: one object per frame, in capture order: ``seq`` (int), ``capture_time_s``
+    (float) and the keys of that frame's ``metric_update``. The event's ``seq`` and
+    ``capture_time_s`` are its last frame's. :func:`metric_updates` makes one,
+    :func:`frame_updates` gives the frames back as ``metric_update`` events.
 ``phase_change``
     ``from_phase``, ``to_phase`` (str), ``phase_time_s`` (capture time at which the new
     phase began, sub-frame where it is interpolated), ``rep`` (int, 1-based).
@@ -23,7 +28,10 @@ Event types and their payload keys:
     ``code`` (str), ``message`` (str).
 ``session_summary``
     ``sport``, ``reps`` (int), ``frames`` (int), ``dropped_frames`` (int),
-    ``duration_s`` (float), ``best`` (dict of metric name to best value), ``reason`` (str).
+    ``duration_s`` (float), ``best`` (dict of metric name to best value), ``reason`` (str:
+    what ended the session); without repetitions also ``no_reps_reason`` (``no_person``,
+    ``no_quiet_standing``, ``no_jump_seen`` or ``flight_rejected``) and ``no_reps_message``
+    (str, for people).
 
 Event ids are deterministic (UUID 5 over stream id, type, sequence number and index), so a
 replay or an at-least-once redelivery produces the same ids and duplicates can be dropped.
@@ -38,6 +46,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -45,6 +54,7 @@ EVENT_SCHEMA_VERSION: Final = 1
 
 EventType = Literal[
     "metric_update",
+    "metric_updates",
     "phase_change",
     "rep_complete",
     "quality_warning",
@@ -53,12 +63,16 @@ EventType = Literal[
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "metric_update",
+    "metric_updates",
     "phase_change",
     "rep_complete",
     "quality_warning",
     "error",
     "session_summary",
 )
+
+PER_FRAME_TYPES: Final[frozenset[str]] = frozenset({"metric_update", "metric_updates"})
+"""The event types that carry every frame's values (many, small, for live display)."""
 
 _NAMESPACE: Final = uuid.UUID("6f1c7e5e-2b0a-4d8e-9a51-3c0f1d6b7a21")
 
@@ -149,3 +163,31 @@ class AnalysisEvent:
     def from_json(cls, raw: bytes | str) -> AnalysisEvent:
         """Decode an event from JSON."""
         return cls.from_dict(json.loads(raw))
+
+
+def metric_updates(frames: Sequence[AnalysisEvent]) -> AnalysisEvent:
+    """One ``metric_updates`` event carrying ``frames`` (``metric_update`` events of one
+    stream, in order, at least one); its id follows from the last frame's."""
+    last = frames[-1]
+    payload = {
+        "frames": [{"seq": f.seq, "capture_time_s": f.capture_time_s, **f.payload} for f in frames]
+    }
+    return AnalysisEvent(
+        "metric_updates", last.stream_id, last.seq, last.capture_time_s, payload, last.index
+    )
+
+
+def frame_updates(event: AnalysisEvent) -> list[AnalysisEvent]:
+    """The ``metric_update`` events of a ``metric_updates`` event (without their position:
+    they share the batch's); any other event alone."""
+    if event.event_type != "metric_updates":
+        return [event]
+    out = []
+    for frame in event.payload["frames"]:
+        payload = {k: v for k, v in frame.items() if k not in ("seq", "capture_time_s")}
+        out.append(
+            AnalysisEvent(
+                "metric_update", event.stream_id, frame["seq"], frame["capture_time_s"], payload
+            )
+        )
+    return out

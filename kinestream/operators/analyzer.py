@@ -6,15 +6,23 @@ when the pose tracker jumps to someone else (:mod:`kinestream.operators.athlete_
 another person's frames count as frames without the athlete), calibrates on quiet
 standing, smooths the CoM (:mod:`kinestream.operators.smoothing`, which adds a fixed lag of
 about 40 ms), runs the sport's phase machine and turns its outputs into
-:class:`~kinestream.events.AnalysisEvent` values. Its state is bounded (a few seconds of
-history) whatever the stream's length.
+:class:`~kinestream.events.AnalysisEvent` values.
+
+No lead-in is needed: until it is calibrated the analyzer keeps a look-back of the last
+``LOOKBACK_S`` of measurements (at most ``LOOKBACK_FRAMES``). When quiet standing comes, the
+look-back since the athlete arrived at that spot is analysed first, so a jump made before
+the athlete stood still is found then and its repetition emitted late (its quality block
+says ``calibrated_after_movement``). A warning code fires once per episode (again only
+after ``WARNING_EPISODE_S`` without it); phase times never go backwards; a session without
+repetitions says why in its summary (``no_reps_reason``). Its state is bounded (a few
+seconds of history) whatever the stream's length.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from kinestream.events import AnalysisEvent, EventType
@@ -42,7 +50,26 @@ LOST_AFTER_S: Final = 0.5
 MAX_LEG_CHANGE: Final = 0.35
 MAX_JUMP_PER_S: Final = 4.0
 MAX_STANDING_DRIFT_M: Final = 0.30
+MOVED_AFTER_S: Final = 0.5
+"""How long the athlete must stay away from the calibrated spot before it counts as moved
+(a drop jump's step off the box, seen through the smoothing lag, takes less)."""
+LOOKBACK_S: Final = 6.0
+LOOKBACK_FRAMES: Final = 1500
+LOOKBACK_REACH_M: Final = 0.5
+"""Look-back frames farther than this from where the athlete stood still (1.0 m from the
+landing spot of a drop jump) belong to walking in, not to the movement."""
+WARNING_EPISODE_S: Final = 2.0
 CALIBRATING: Final = "calibrating"
+RESTING: Final = frozenset({"standing", "stable", "on_box"})
+NO_REPS: Final = {
+    "no_person": "no person was seen in the stream",
+    "no_quiet_standing": "the athlete never stood still and upright in full view for 0.3 s, "
+    "which the analysis needs for the floor level and the scale",
+    "no_jump_seen": "the feet never left the ground in a way that could be a jump",
+    "flight_rejected": "the feet left the ground, but no flight followed gravity or lasted "
+    "a plausible time (see the quality warnings)",
+}
+"""Why a session ended without repetitions: reason code and message of its summary."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +130,13 @@ class StreamAnalyzer:
         self._quality = QualityTracker()
         self._events: list[AnalysisEvent] = []
         self._index: dict[tuple[str, int], int] = {}
+        self._lookback: deque[tuple[int, float, BodyMeasurement]] = deque()
+        self._late_until_seq = -1
+        self._away_since: float | None = None
+        self._warned: dict[str, float] = {}
+        self._phase_time_s = -math.inf
+        self._seen_person = False
+        self._flights = 0
 
     @property
     def phase(self) -> str:
@@ -111,7 +145,7 @@ class StreamAnalyzer:
 
     def process(self, sample: PoseSample) -> list[AnalysisEvent]:
         """Analyse one sample and return the events it produced (possibly none)."""
-        self._events, self._index = [], {}
+        self._events = []
         if self.last_seq is not None and sample.seq <= self.last_seq:
             if sample.seq < self.last_seq:
                 self.late_frames += 1
@@ -147,7 +181,7 @@ class StreamAnalyzer:
 
     def finish(self, reason: str) -> list[AnalysisEvent]:
         """Flush the frames still in the smoother and emit the session summary."""
-        self._events, self._index = [], {}
+        self._events = []
         if self._smoother is not None:
             for tag, time_s, value, slope in self._smoother.flush():
                 self._on_frame(tag, time_s, value, slope)
@@ -167,21 +201,46 @@ class StreamAnalyzer:
                 "duration_s": round(duration, 4),
                 "best": rounded(self.best),
                 "reason": reason,
+                **self._no_reps_reason(),
             },
         )
         return self._events
 
+    def _no_reps_reason(self) -> dict[str, str]:
+        """``no_reps_reason`` and ``no_reps_message`` of a session without repetitions."""
+        if self.reps:
+            return {}
+        if not self._seen_person:
+            code = "no_person"
+        elif self._machine is None and self._flights == 0:
+            code = "no_quiet_standing"
+        elif self._flights == 0:
+            code = "no_jump_seen"
+        else:
+            code = "flight_rejected"
+        return {"no_reps_reason": code, "no_reps_message": NO_REPS[code]}
+
     # -- internals -------------------------------------------------------------------------
 
     def _emit(self, kind: EventType, seq: int, time_s: float, payload: dict[str, Any]) -> None:
-        key = (kind, seq)
-        index = self._index.get(key, 0)
-        self._index[key] = index + 1
+        index = 0
+        if kind != "metric_update":  # one per frame; the others may repeat at a seq
+            key = (kind, seq)
+            index = self._index.get(key, 0)
+            self._index[key] = index + 1
+            if len(self._index) > 256:  # keep the seqs that may still get events
+                oldest = (self.last_seq or 0) - 2 * LOOKBACK_FRAMES
+                self._index = {k: v for k, v in self._index.items() if k[1] >= oldest}
         self._events.append(
             AnalysisEvent(kind, self.config.stream_id, seq, time_s, payload, index=index)
         )
 
     def _warn(self, seq: int, time_s: float, code: str, message: str) -> None:
+        """Emit a warning, unless the same code is still in its episode."""
+        last = self._warned.get(code)
+        self._warned[code] = time_s if last is None else max(last, time_s)
+        if last is not None and time_s - last < WARNING_EPISODE_S:
+            return
         self._emit("quality_warning", seq, time_s, {"code": code, "message": message})
 
     def _accept(self, sample: PoseSample) -> BodyMeasurement | None:
@@ -200,31 +259,38 @@ class StreamAnalyzer:
             return None
         if body is not None:
             self._ignoring_other = False
+            self._seen_person = True
         if body is None or self._calibration is None:
             if body is not None:
                 self._last_body = (sample.timestamp_s, body)
             return body
+        return body if self._plausible(sample.timestamp_s, body) else None
+
+    def _plausible(self, time_s: float, body: BodyMeasurement) -> bool:
+        """The calibrated athlete's leg length, not too far from the last frame."""
         cal = self._calibration
+        assert cal is not None
         if abs(body.leg_length_px / cal.leg_length_px - 1.0) > MAX_LEG_CHANGE:
-            return None
+            return False
         if self._last_body is not None:
             last_t, last = self._last_body
-            dt = max(sample.timestamp_s - last_t, 1e-3)
+            dt = max(time_s - last_t, 1e-3)
             jump_px = math.hypot(body.com_x_px - last.com_x_px, body.com_y_px - last.com_y_px)
             if jump_px * cal.m_per_px > MAX_JUMP_PER_S * dt + 0.1:
-                return None
-        self._last_body = (sample.timestamp_s, body)
-        return body
+                return False
+        self._last_body = (time_s, body)
+        return True
 
     def _on_missing(self, sample: PoseSample) -> None:
         self._emit("metric_update", sample.seq, sample.timestamp_s, self._idle_payload(None))
         if self._missing_since is None:
             self._missing_since = sample.timestamp_s
-        if (
-            self._calibration is not None
-            and sample.timestamp_s - self._missing_since > LOST_AFTER_S
-        ):
-            self._reset(sample, "athlete_lost", "athlete not in view; calibrating again")
+        if sample.timestamp_s - self._missing_since > LOST_AFTER_S:
+            if self._calibration is not None:
+                self._reset(sample, "athlete_lost", "athlete not in view; calibrating again")
+            else:  # what came before was someone who left, or another visit
+                self._lookback.clear()
+                self._detector.reset()
 
     def _reset(self, sample: PoseSample, code: str, message: str) -> None:
         if self.phase == "flight" or (self._machine is not None and self._machine.flight):
@@ -241,46 +307,105 @@ class StreamAnalyzer:
         self._smoother = None
         self._pending.clear()
         self._detector.reset()
+        self._lookback.clear()
         self._last_body = None
+        self._away_since = None
 
     def _on_body(self, sample: PoseSample, body: BodyMeasurement) -> None:
         cal = self._calibration
         pose = drawable_pose(sample) if self.config.echo_pose else None
         if cal is None:
             self._emit("metric_update", sample.seq, sample.timestamp_s, self._idle_payload(pose))
+            lookback = self._lookback
+            lookback.append((sample.seq, sample.timestamp_s, body))
+            while len(lookback) > LOOKBACK_FRAMES or (
+                sample.timestamp_s - lookback[0][1] > LOOKBACK_S
+            ):
+                lookback.popleft()
             cal = self._detector.push(sample.timestamp_s, body)
             if cal is not None:
                 self._calibrated(sample, cal)
             return
         machine = self._machine
         assert machine is not None
-        assert self._smoother is not None
         drift = abs(body.com_x_px - cal.com_x_px) * cal.m_per_px
-        if machine.phase in ("standing", "stable", "on_box") and drift > MAX_STANDING_DRIFT_M:
-            self._emit("metric_update", sample.seq, sample.timestamp_s, self._idle_payload(pose))
-            self._reset(sample, "athlete_moved", "athlete moved away; calibrating again")
-            return
+        if machine.phase in RESTING and drift > MAX_STANDING_DRIFT_M:
+            if self._away_since is None:
+                self._away_since = sample.timestamp_s
+            if sample.timestamp_s - self._away_since > MOVED_AFTER_S:
+                self._emit(
+                    "metric_update", sample.seq, sample.timestamp_s, self._idle_payload(pose)
+                )
+                self._reset(sample, "athlete_moved", "athlete moved away; calibrating again")
+                return
+        else:
+            self._away_since = None
+        self._analyse(sample.seq, sample.timestamp_s, body, pose)
+
+    def _analyse(
+        self, seq: int, time_s: float, body: BodyMeasurement, pose: dict[str, Any] | None
+    ) -> None:
+        """Feed one calibrated measurement to the smoother and the phase machine."""
+        cal = self._calibration
+        assert cal is not None
+        assert self._smoother is not None
         self._quality.visibility(body.visibility)
         foot = cal.above_floor_m(body.foot_y_px)
         contact = cal.above_floor_m(body.contact_y_px)
         com = cal.height_m(body.com_y_px)
-        self._pending.append((sample.seq, foot, contact, com, pose))
-        for ready in self._smoother.push(sample.timestamp_s, com, sample.seq):
+        self._pending.append((seq, foot, contact, com, pose))
+        for ready in self._smoother.push(time_s, com, seq):
             self._on_frame(*ready)
 
     def _calibrated(self, sample: PoseSample, cal: Calibration) -> None:
+        """Start the analysis, from the look-back frames that belong to this spot."""
+        frames = self._belonging(cal)
+        self._lookback.clear()
+        if self.config.sport is Sport.DROP_JUMP:
+            cal = self._box_top(cal, frames)
+        cal = replace(cal, time_s=frames[0][1])
         self._calibration = cal
         self._smoother = LocalQuadraticSmoother(half_window(cal.fps))
         self._machine = _machine(self.config, cal)
         self._quality.calibrated(cal.fps)
+        self._late_until_seq = sample.seq
         self._phase_event(
-            sample.seq,
-            sample.timestamp_s,
-            PhaseChange(CALIBRATING, self._machine.phase, sample.timestamp_s),
+            frames[0][0], cal.time_s, PhaseChange(CALIBRATING, self._machine.phase, cal.time_s)
         )
         low_fps = self._quality.low_fps_message()
         if low_fps is not None:
             self._warn(sample.seq, sample.timestamp_s, "low_fps", low_fps)
+        self._last_body = None
+        for seq, time_s, body in frames:
+            if self._plausible(time_s, body):
+                self._analyse(seq, time_s, body, None)
+
+    def _belonging(self, cal: Calibration) -> list[tuple[int, float, BodyMeasurement]]:
+        """The latest run of look-back frames near the calibrated spot (never empty)."""
+        reach = LOOKBACK_REACH_M * (2.0 if self.config.sport is Sport.DROP_JUMP else 1.0)
+        frames = list(self._lookback)
+        start = len(frames) - 1
+        while start > 0:
+            _, time_s, body = frames[start - 1]
+            if abs(body.com_x_px - cal.com_x_px) * cal.m_per_px > reach:
+                break
+            if frames[start][1] - time_s > LOST_AFTER_S:
+                break
+            start -= 1
+        return frames[start:]
+
+    def _box_top(
+        self, cal: Calibration, frames: list[tuple[int, float, BodyMeasurement]]
+    ) -> Calibration:
+        """A drop jump's calibration on the box, also when the athlete stood still only
+        after landing: then the feet in the first frames stood a box height above the
+        floor found, and the box top is that floor raised by the box height."""
+        assert self.config.box_height_m is not None
+        box_px = self.config.box_height_m / cal.m_per_px
+        first = [b.contact_y_px for _, _, b in frames[:5] if not math.isnan(b.contact_y_px)]
+        if not first or cal.floor_y_px - float(sorted(first)[len(first) // 2]) < 0.5 * box_px:
+            return cal
+        return replace(cal, floor_y_px=cal.floor_y_px - box_px, com_y_px=cal.com_y_px - box_px)
 
     def _on_frame(self, seq: int, time_s: float, com: float, velocity: float) -> None:
         while self._pending and self._pending[0][0] < seq:
@@ -290,14 +415,15 @@ class StreamAnalyzer:
         _, foot, contact, com_raw, pose = self._pending.popleft()
         frame = Frame(seq, time_s, com, velocity, com_raw, foot, contact)
         outputs = self._machine.update(frame)
-        payload: dict[str, Any] = {
-            "phase": self._machine.phase,
-            "com_height_m": round(com, 4),
-            "com_velocity_m_s": round(velocity, 4),
-        }
-        if self.config.echo_pose:
-            payload["pose"] = pose
-        self._emit("metric_update", seq, time_s, payload)
+        if seq > self._late_until_seq:  # the look-back's frames had theirs, idle
+            payload: dict[str, Any] = {
+                "phase": self._machine.phase,
+                "com_height_m": round(com, 4),
+                "com_velocity_m_s": round(velocity, 4),
+            }
+            if self.config.echo_pose:
+                payload["pose"] = pose
+            self._emit("metric_update", seq, time_s, payload)
         for output in outputs:
             self._output(seq, time_s, output)
 
@@ -311,7 +437,9 @@ class StreamAnalyzer:
             for name, value in output.metrics.items():
                 if isinstance(value, float) and name in ("jump_height_m", "rsi", "flight_time_s"):
                     self.best[name] = max(self.best.get(name, value), value)
-            quality = self._quality.rep_quality(output.warnings, output.confidence)
+            quality = self._quality.rep_quality(
+                output.warnings, output.confidence, late=seq <= self._late_until_seq
+            )
             self._emit(
                 "rep_complete",
                 seq,
@@ -325,7 +453,12 @@ class StreamAnalyzer:
             )
 
     def _phase_event(self, seq: int, time_s: float, change: PhaseChange) -> None:
-        in_rep = change.to_phase not in ("standing", "stable", "on_box", CALIBRATING)
+        in_rep = change.to_phase not in RESTING and change.to_phase != CALIBRATING
+        if change.to_phase == "flight":
+            self._flights += 1
+        # A phase never begins before the previous one did (sub-frame refinement could
+        # otherwise put it a fraction of a frame earlier).
+        self._phase_time_s = max(self._phase_time_s, change.time_s)
         self._emit(
             "phase_change",
             seq,
@@ -333,7 +466,7 @@ class StreamAnalyzer:
             {
                 "from_phase": change.from_phase,
                 "to_phase": change.to_phase,
-                "phase_time_s": round(change.time_s, 5),
+                "phase_time_s": round(self._phase_time_s, 5),
                 "rep": self.reps + 1 if in_rep else self.reps,
             },
         )

@@ -1,10 +1,13 @@
 """Quiet-standing calibration: floor level, standing CoM, pixel-to-metre scale, noise.
 
-Every analysis starts from the athlete standing still and upright in view (on the box for a
-drop jump) for about a second. From that stretch the analysis takes the floor (the lowest
-foot point), the standing CoM height, the scale (athlete height over the standing height in
-pixels, see :mod:`kinestream.operators.anthropometry`) and the measurement noise that sets
-its detection thresholds.
+The analysis needs one stretch of at least ``WINDOW_S`` (0.3 s) in which the athlete stands
+still and upright in view (on the box for a drop jump); it may come before or after the
+jump (see :class:`~kinestream.operators.analyzer.StreamAnalyzer`'s look-back). From that
+stretch the analysis takes the floor (where the flat feet meet it), the standing CoM height,
+the scale (athlete height over the standing height in pixels, see
+:mod:`kinestream.operators.anthropometry`) and the measurement noise that sets its detection
+thresholds. Upright means eye height at least ``MIN_UPRIGHT`` leg lengths (2.0 standing,
+about 1.6 in a squat), so that a held squat is never taken for standing.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import numpy as np
 
 from kinestream.operators.anthropometry import BodyMeasurement, standing_height_px
 
-WINDOW_S: Final = 1.0
+WINDOW_S: Final = 0.3
 MIN_FRAMES: Final = 8
+MIN_UPRIGHT: Final = 1.8
 # Body-height-relative stillness limits (a 1.80 m athlete: 11 mm, 18 mm, 36 mm).
 MAX_COM_STD: Final = 0.006
 MAX_SWAY_STD: Final = 0.010
@@ -27,7 +31,11 @@ MAX_FOOT_RANGE: Final = 0.020
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
-    """Reference values of one stretch of quiet standing."""
+    """Reference values of one stretch of quiet standing.
+
+    ``time_s`` is where the analysis with this calibration begins: the end of the quiet
+    stretch, or the first frame of the look-back analysed with it.
+    """
 
     time_s: float
     floor_y_px: float
@@ -49,7 +57,7 @@ class Calibration:
 
 
 class QuietStandingDetector:
-    """Watches measurements until the athlete has stood still for ``WINDOW_S``."""
+    """Watches measurements until the athlete has stood still and upright for ``WINDOW_S``."""
 
     def __init__(self, athlete_height_m: float) -> None:
         if not 0.5 < athlete_height_m < 2.6:
@@ -65,9 +73,10 @@ class QuietStandingDetector:
         """Add one measurement; return a calibration once quiet standing is seen."""
         window = self._window
         window.append((time_s, body))
-        while window and time_s - window[0][0] > WINDOW_S:
+        # The shortest run of latest frames that spans WINDOW_S.
+        while len(window) > 1 and time_s - window[1][0] >= WINDOW_S - 1e-6:
             window.popleft()
-        if len(window) < MIN_FRAMES or time_s - window[0][0] < 0.9 * WINDOW_S:
+        if len(window) < MIN_FRAMES or time_s - window[0][0] < WINDOW_S - 1e-6:
             return None
         times = np.array([t for t, _ in window])
         bodies = [b for _, b in window]
@@ -79,7 +88,8 @@ class QuietStandingDetector:
         com_x = np.array([b.com_x_px for b in bodies])
         floor = float(np.nanmedian([b.contact_y_px for b in bodies]))
         height_px = standing_height_px(floor, float(np.nanmedian(eye)))
-        if height_px <= 0:
+        leg_px = float(np.median([b.leg_length_px for b in bodies]))
+        if height_px < MIN_UPRIGHT * leg_px:
             return None
         if (
             com_y.std() > MAX_COM_STD * height_px
@@ -96,7 +106,7 @@ class QuietStandingDetector:
             com_y_px=float(com_y.mean()),
             com_x_px=float(com_x.mean()),
             m_per_px=m_per_px,
-            leg_length_px=float(np.median([b.leg_length_px for b in bodies])),
+            leg_length_px=leg_px,
             fps=fps,
             com_noise_m=float(com_y.std() * m_per_px),
             foot_noise_m=float(np.nanstd(foot) * m_per_px),

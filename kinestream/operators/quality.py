@@ -44,8 +44,14 @@ class QualityTracker:
             f"Record at {RECOMMENDED_FPS:.0f} fps or more for reliable figures."
         )
 
-    def rep_quality(self, warnings: tuple[str, ...], confidence: float) -> dict[str, Any]:
-        """The quality block of a repetition; resets the accumulators."""
+    def rep_quality(
+        self, warnings: tuple[str, ...], confidence: float, late: bool = False
+    ) -> dict[str, Any]:
+        """The quality block of a repetition; resets the accumulators.
+
+        ``late``: the repetition was found only once the athlete stood still after it (the
+        stream had no quiet standing before), so it comes after its landing by that much.
+        """
         warnings_out = list(warnings)
         if self.fps < RECOMMENDED_FPS * 0.95:
             warnings_out.append("low_fps")
@@ -65,6 +71,7 @@ class QualityTracker:
             "mean_visibility": round(mean_vis, 3),
             "confidence": round(confidence, 3),
             "warnings": warnings_out,
+            "calibrated_after_movement": late,
         }
         self._visibility_sum, self._visible_frames, self._dropped = 0.0, 0, 0
         return block

@@ -6,6 +6,13 @@ outputs. Jumps share :class:`JumpMachine`, which detects takeoff and touchdown f
 feet, refines both instants between frames (:mod:`kinestream.operators.ballistics`) and
 checks the flight against gravity before it counts a repetition. A cyclic movement
 implements :class:`PhaseMachine` the same way and emits one result per cycle.
+
+Hysteresis: a takeoff or touchdown holds for two frames before the machine enters it, and
+after a flight that did not count the feet must be back on the surface for ``REARM_S``
+before another can start, so that feet that flicker about the threshold (a wrong floor, a
+sliding foot landmark, a moving camera) cannot make the phase flicker with them. Every other
+change needs the CoM to cross two different levels or to stay still for a while. With
+these, a machine makes at most ``MAX_PHASE_CHANGES_PER_S`` phase changes in any second.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ MIN_FLIGHT_S: Final = 0.08
 FIT_WINDOW_S: Final = 0.06
 QUIET_SPEED_M_S: Final = 0.15
 ONSET_SPEED_M_S: Final = 0.05
+REARM_S: Final = 0.2
+MAX_PHASE_CHANGES_PER_S: Final = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +154,8 @@ class JumpMachine(ABC):
         )
         self.flight: FlightRecord | None = None
         self.quiet_since_s: float | None = None
+        self.armed = True
+        self.grounded_since_s: float | None = None
 
     @property
     def phase(self) -> str:
@@ -162,7 +173,22 @@ class JumpMachine(ABC):
         return frame.foot_m - self.ground_m
 
     def airborne(self) -> bool:
-        """Both of the last two frames show the feet clearly off the surface."""
+        """Both of the last two frames show the feet clearly off the surface.
+
+        After a flight that did not count, the feet must be back on the surface for
+        ``REARM_S`` before a new flight can start: a stream whose feet never come back to the
+        surface (a wrong floor, a camera tilted away) cannot flicker in and out of flight.
+        """
+        if not self.armed:
+            now = self.history[-1].time_s
+            if not self.grounded():
+                self.grounded_since_s = None
+            elif self.grounded_since_s is None:
+                self.grounded_since_s = now
+            self.armed = (
+                self.grounded_since_s is not None and now - self.grounded_since_s >= REARM_S
+            )
+            return False
         if len(self.history) < 2:
             return False
         last, prev = self.history[-1], self.history[-2]
@@ -317,6 +343,8 @@ class JumpMachine(ABC):
         if not self.track_flight(frame):
             out.append(MachineWarning("flight_too_long", "feet off the floor for too long"))
             self.flight = None
+            self.armed = False
+            self.grounded_since_s = None
             self.enter(self.initial_phase, frame.time_s, out)
             return None
         if not self.grounded():
@@ -324,6 +352,8 @@ class JumpMachine(ABC):
         result = self.finish_flight()
         if result is None:
             out.append(MachineWarning("rejected_flight", "feet left the floor, but not in a jump"))
+            self.armed = False
+            self.grounded_since_s = None
             self.enter(self.initial_phase, frame.time_s, out)
             return None
         metrics, warnings, confidence = result
