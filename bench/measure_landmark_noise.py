@@ -16,7 +16,9 @@ excludes the walker), what :mod:`kinestream.simulation.noise` models:
   against what independent noise would give;
 * foot sliding: on planted stretches (heel within ``PLANTED_BAND`` body heights of the box
   top, ankle slower than ``STILL_SPEED``, at least ``MIN_STILL_FRAMES`` frames), how far the
-  3-frame median of heel and toe drifts from where the stretch began;
+  3-frame median of heel and toe drifts from where the stretch began; beside it, the same
+  figure for the heel/toe jitter measured on those stretches alone (simulated), and
+  the slow slide that, added to that jitter, reproduces the measured median;
 * heel/toe confusion: frames whose heel-to-toe vector points more than 90 degrees away from
   its median direction over the 9 frames around it;
 * left/right swaps: frames where exchanging the left and right leg landmarks matches the
@@ -58,6 +60,8 @@ MIN_STILL_FRAMES: Final = 6
 PLANTED_BAND: Final = 0.06
 """Body heights: an ankle this close to the box top's level is on it."""
 VISIBLE: Final = 0.5
+SLIDING_TIME_S: Final = 0.5
+"""Time constant assumed for the slow sliding of a planted foot."""
 SIMULATED_RUNS: Final = 400
 
 GROUPS: Final[dict[str, tuple[int, ...]]] = {
@@ -206,7 +210,15 @@ def robust_std(values: Array) -> float:
     return float(1.4826 * np.nanmedian(np.abs(values)))
 
 
-def jitter_report(track: Track, spans: list[tuple[int, int]]) -> list[str]:
+@dataclass
+class Jitter:
+    """What the still stretches gave: robust std (x, y) in px per group, AR(1) per frame."""
+
+    group_std_px: dict[str, tuple[float, float]]
+    phi: float
+
+
+def jitter_report(track: Track, spans: list[tuple[int, int]]) -> tuple[list[str], Jitter]:
     """Std, outliers, autocorrelation, correlation time and common-mode share on still
     stretches. Stds are robust (median absolute residual), so that the swaps and one-frame
     leg glitches counted apart do not inflate them."""
@@ -222,8 +234,10 @@ def jitter_report(track: Track, spans: list[tuple[int, int]]) -> list[str]:
     shown = [(a + track.first_frame, b + track.first_frame - 1) for a, b in spans]
     lines = [f"still stretches (frames): {shown}, {sum(lengths)} frames"]
     lines.append("jitter std per landmark group (x, y), visible landmarks:")
+    group_std: dict[str, tuple[float, float]] = {}
     for name, rows in GROUPS.items():
         std = [robust_std(stacked[:, list(rows), axis]) / dof for axis in (0, 1)]
+        group_std[name] = (std[0], std[1])
         lines.append(
             f"  {name:14s} {std[0]:5.2f} px {std[1]:5.2f} px   "
             f"({std[0] / h:.4f}, {std[1] / h:.4f} body heights)"
@@ -264,7 +278,7 @@ def jitter_report(track: Track, spans: list[tuple[int, int]]) -> list[str]:
         f"(independent noise alone: {1 / len(CORE):.2f}); independent part: std "
         f"{independent:.2f} px = {independent / h:.4f} bh"
     )
-    return lines
+    return lines, Jitter(group_std, phi)
 
 
 def box_top_level(track: Track, still: list[tuple[int, int]]) -> float:
@@ -273,11 +287,37 @@ def box_top_level(track: Track, still: list[tuple[int, int]]) -> float:
     return float(np.median(rows))
 
 
-def foot_report(track: Track, still: list[tuple[int, int]]) -> list[str]:
-    """Sliding of each foot on its planted stretches; heel/toe confusion on every frame."""
+def largest_drift(path: Array) -> float:
+    """Largest distance of the 3-frame running median of ``path`` (n, 2) from its start."""
+    n = path.shape[0]
+    median = np.stack([np.median(path[max(i - 1, 0) : i + 2], axis=0) for i in range(n)])
+    return float(np.linalg.norm(median - median[0], axis=1).max())
+
+
+def median_drift(
+    lengths: list[int], std_px: tuple[float, float], phi: float, sliding_px: float, fps: float
+) -> float:
+    """Median largest drift of simulated heel/toe paths: AR(1) jitter of ``std_px`` plus
+    an Ornstein-Uhlenbeck slide of ``sliding_px`` (time constant ``SLIDING_TIME_S``)."""
+    rng = np.random.default_rng(3)
+    keep = math.exp(-1.0 / (fps * SLIDING_TIME_S))
+    drifts = []
+    for n in lengths:
+        for _ in range(SIMULATED_RUNS // 4):
+            jitter = ar1(rng, n, phi, 2) * np.array(std_px)
+            slide = ar1(rng, n, keep, 2) * sliding_px
+            drifts.append(largest_drift(jitter + slide))
+    return float(np.median(drifts))
+
+
+def foot_report(track: Track, still: list[tuple[int, int]], jitter: Jitter) -> list[str]:
+    """Sliding of each foot on its planted stretches, beyond what the jitter alone gives;
+    heel/toe confusion on every frame."""
     h = track.body_height_px
     level = box_top_level(track, still)
     drifts: list[float] = []
+    lengths: list[int] = []
+    residuals: list[Array] = []
     frames = flips = 0
     spans_seen = []
     for ankle, heel, toe in FEET:
@@ -287,12 +327,9 @@ def foot_report(track: Track, still: list[tuple[int, int]]) -> list[str]:
         planted = (speed < STILL_SPEED) & on_top & (track.visibility[:, ankle] >= VISIBLE)
         for a, b in stretches(planted, MIN_STILL_FRAMES):
             spans_seen.append((a + track.first_frame, b + track.first_frame - 1))
-            for point in (heel, toe):
-                path = track.xy[a:b, point]
-                median = np.stack(
-                    [np.median(path[max(i - 1, 0) : i + 2], axis=0) for i in range(b - a)]
-                )
-                drifts.append(float(np.linalg.norm(median - median[0], axis=1).max()))
+            drifts += [largest_drift(track.xy[a:b, point]) for point in (heel, toe)]
+            lengths += [b - a, b - a]
+            residuals.append(detrended(track.xy[a:b, [heel, toe]]).reshape(-1, 2))
         seen = (track.visibility[:, [heel, toe]] >= VISIBLE).all(axis=1)
         vector = track.xy[:, toe] - track.xy[:, heel]
         angle = np.arctan2(vector[:, 1], vector[:, 0])
@@ -304,12 +341,28 @@ def foot_report(track: Track, still: list[tuple[int, int]]) -> list[str]:
             frames += 1
             flips += abs(math.remainder(float(angle[i]) - reference, 2 * math.pi)) > math.pi / 2
     d = np.array(drifts)
+    dof = math.sqrt(sum(n - 2 for n in lengths) / sum(lengths))
+    pooled = np.concatenate(residuals)
+    std = (robust_std(pooled[:, 0]) / dof, robust_std(pooled[:, 1]) / dof)
+    alone = median_drift(lengths, std, jitter.phi, 0.0, track.fps)
+    lo, hi = 0.0, 0.1 * h
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        if median_drift(lengths, std, jitter.phi, mid, track.fps) < np.median(d):
+            lo = mid
+        else:
+            hi = mid
     return [
         f"box top (surface under the feet) at image row {level:.1f}",
         f"planted stretches (frames, both feet): {spans_seen}",
         f"foot sliding (largest drift of the 3-frame median of heel and toe from the stretch "
         f"start): median {np.median(d):.1f} px = {np.median(d) / h:.4f} bh, "
-        f"max {d.max():.1f} px = {d.max() / h:.4f} bh over {len(d)} heel/toe stretches",
+        f"max {d.max():.1f} px = {d.max() / h:.4f} bh over {len(d)} heel/toe stretches; "
+        f"heel/toe jitter on these stretches {std[0]:.2f}, {std[1]:.2f} px = {std[0] / h:.4f}, "
+        f"{std[1] / h:.4f} bh (x, y), which alone gives a median drift of {alone:.1f} px = "
+        f"{alone / h:.4f} bh",
+        f"sliding (Ornstein-Uhlenbeck, {SLIDING_TIME_S} s) that with the jitter reproduces the "
+        f"median drift: std {lo:.1f} px = {lo / h:.4f} bh",
         f"heel/toe confusion (heel-to-toe vector over 90 deg from its median over 9 frames): "
         f"{flips} of {frames} visible foot-frames = {flips / max(frames, 1):.3f}",
     ]
@@ -367,9 +420,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"standing body height (floor to eyes / 0.936): {track.body_height_px:.1f} px")
     speed = np.linalg.norm(np.gradient(moving_mean(track.com, 5), axis=0), axis=1)
     still = stretches(speed * track.fps / track.body_height_px < STILL_SPEED, MIN_STILL_FRAMES)
+    jitter_lines, jitter = jitter_report(track, still)
     for line in [
-        *jitter_report(track, still),
-        *foot_report(track, still),
+        *jitter_lines,
+        *foot_report(track, still, jitter),
         *swap_report(track),
         *visibility_report(track),
     ]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from kinestream.connectors.recording import RecordingParams, RecordingWriter
 from kinestream.simulation.camera import Camera
+from kinestream.simulation.noise import RealisticNoise
 from kinestream.simulation.scenarios import (
     Trial,
     countermovement_jumps,
@@ -26,6 +27,7 @@ from kinestream.sports import Sport
 
 # The drop-jump scenario films from further away so that the box and the rebound fit.
 _DROP_JUMP_CAMERA = Camera(floor_y_px=1040.0, px_per_m=330.0)
+NOISE_MODELS = ("white", "realistic")
 
 
 def add_simulate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +54,13 @@ def add_simulate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="M",
         help="drop jumps: box height in metres (default 0.40)",
     )
+    parser.add_argument(
+        "--noise",
+        choices=NOISE_MODELS,
+        default="white",
+        help="landmark noise: 'white' (0.5 px, the default) or 'realistic' (MediaPipe-like: "
+        "coloured jitter, foot sliding, swaps, visibility dips; kinestream.simulation.noise)",
+    )
     parser.set_defaults(handler=run_simulate)
 
 
@@ -63,14 +72,19 @@ def simulate(
     seed: int,
     athlete_height_m: float = 1.80,
     box_height_m: float = 0.40,
+    noise: str = "white",
 ) -> Trial:
-    """The synthetic session of ``sport``, filmed at ``fps``."""
+    """The synthetic session of ``sport``, filmed at ``fps`` with ``noise`` (one of
+    ``NOISE_MODELS``)."""
+    if noise not in NOISE_MODELS:
+        raise ValueError(f"noise must be one of {', '.join(NOISE_MODELS)}, not {noise!r}")
+    realistic = RealisticNoise() if noise == "realistic" else None
     if sport is Sport.CMJ:
-        camera = Camera(fps=fps)
+        camera = Camera(fps=fps, realistic_noise=realistic)
         return countermovement_jumps(reps, camera, seed, athlete_height_m)
     if sport is Sport.SQUAT_JUMP:
-        return squat_jumps(reps, Camera(fps=fps), seed, athlete_height_m)
-    camera = replace(_DROP_JUMP_CAMERA, fps=fps)
+        return squat_jumps(reps, Camera(fps=fps, realistic_noise=realistic), seed, athlete_height_m)
+    camera = replace(_DROP_JUMP_CAMERA, fps=fps, realistic_noise=realistic)
     return drop_jumps(reps, box_height_m, camera, seed, athlete_height_m)
 
 
@@ -103,15 +117,17 @@ def run_simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
             athlete_height_m=args.athlete_height,
             box_height_m=args.box_height,
+            noise=args.noise,
         )
         frames = write_trial(trial, args.output, f"simulated-{sport.value}-seed{args.seed}")
     except (ValueError, OSError) as error:
         print(f"kinestream simulate: {error}", file=sys.stderr)
         return 2
     size = args.output.stat().st_size
+    noise = ", realistic noise" if args.noise == "realistic" else ""
     print(
         f"wrote {args.output}: {sport.value}, {len(trial.reps)} reps, {frames} frames "
-        f"at {trial.camera.fps:g} fps, {size} bytes"
+        f"at {trial.camera.fps:g} fps{noise}, {size} bytes"
     )
     print("ground truth:")
     print("  rep  takeoff_s  landing_s  flight_time_s  jump_height_m")

@@ -8,6 +8,7 @@ import numpy as np
 
 from kinestream.operators.pose import NUM_LANDMARKS, Landmark, PoseSample
 from kinestream.simulation.body import Array, Skeleton
+from kinestream.simulation.noise import RealisticNoise
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,9 +16,11 @@ class Camera:
     """A level pinhole camera at 1080p looking at the athlete's left side.
 
     ``px_per_m`` sets the athlete's size in the image, ``floor_y_px`` where the ground is.
-    ``noise_px`` is the standard deviation of the landmark noise; ``drop_rate`` the share of
-    frames lost in transport; ``occlusion_rate`` the share of frames where the far-side
-    foot is hidden (low visibility and ten times the noise).
+    ``noise_px`` is the standard deviation of the white landmark noise; ``realistic_noise``,
+    when given, replaces it with MediaPipe-like noise (:mod:`kinestream.simulation.noise`).
+    ``drop_rate`` is the share of frames lost in transport; ``occlusion_rate`` the share of
+    frames where the far-side foot is hidden (low visibility and, with white noise, ten
+    times the noise).
     """
 
     fps: float = 60.0
@@ -29,6 +32,7 @@ class Camera:
     noise_px: float = 0.5
     drop_rate: float = 0.0
     occlusion_rate: float = 0.0
+    realistic_noise: RealisticNoise | None = None
 
 
 def skeleton_landmarks(skeleton: Skeleton) -> Array:
@@ -71,15 +75,24 @@ def film(
     camera: Camera,
     rng: np.random.Generator,
     first_seq: int = 0,
+    body_height_m: float = 1.80,
 ) -> list[PoseSample]:
-    """Project landmarks seen at ``times`` into noisy pose samples, dropping some frames."""
+    """Project landmarks seen at ``times`` into noisy pose samples, dropping some frames.
+
+    ``body_height_m`` sizes the realistic noise, which is a share of the body's height.
+    """
     n = times.shape[0]
     px = np.empty_like(world_landmarks)
     px[..., 0] = camera.origin_x_px + world_landmarks[..., 0] * camera.px_per_m
     px[..., 1] = camera.floor_y_px - world_landmarks[..., 1] * camera.px_per_m
     visibility = rng.uniform(0.9, 1.0, size=(n, NUM_LANDMARKS))
     visibility[:, _FAR_SIDE] = rng.uniform(0.55, 0.85, size=(n, _FAR_SIDE.shape[0]))
-    noise = rng.normal(0.0, camera.noise_px, size=px.shape)
+    if camera.realistic_noise is None:
+        noise = rng.normal(0.0, camera.noise_px, size=px.shape)
+    else:
+        body_px = body_height_m * camera.px_per_m
+        px, visibility = camera.realistic_noise.apply(times, px, visibility, body_px, rng)
+        noise = np.zeros_like(px)
     occluded = rng.random(n) < camera.occlusion_rate
     if occluded.any():
         rows = np.flatnonzero(occluded)

@@ -50,7 +50,7 @@ def _film_builder(
 ) -> list[PoseSample]:
     times = frame_times(start_s, builder.time_s, camera.fps, rng)
     skeleton, _ = builder.skeleton_at(times)
-    return film(times, skeleton_landmarks(skeleton), camera, rng)
+    return film(times, skeleton_landmarks(skeleton), camera, rng, body_height_m=builder.height_m)
 
 
 def _cmj_rep(builder: MotionBuilder, rng: np.random.Generator) -> RepTruth:
