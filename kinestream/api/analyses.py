@@ -64,6 +64,7 @@ def _link(
     responses=error_responses(
         400,
         401,
+        413,
         422,
         429,
         503,
@@ -228,7 +229,7 @@ async def read_events(
     "/{analysis_id}/stop",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Stop an analysis",
-    responses=error_responses(400, 401, 404, 422, 429, 503),
+    responses=error_responses(400, 401, 404, 413, 422, 429, 503),
 )
 async def stop_analysis(
     analysis: OwnedAnalysis,

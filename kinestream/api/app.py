@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from kinestream import __version__
 from kinestream.api import analyses, live, sports, streams, watch_tokens, webhooks
+from kinestream.api.body_limit import BodySizeLimit
 from kinestream.api.database import Database
 from kinestream.api.dependencies import Services
 from kinestream.api.producer import KafkaPublisher, KafkaUnavailableError
@@ -47,7 +48,8 @@ Missing, invalid or revoked: 401. Another key's analysis or webhook: 404.
 
 **Limits.** Each key has a request rate (per fixed minute, shared by every API instance):
 over it, 429 with `Retry-After`. And a number of concurrent analyses (status `created` or
-`running`): `POST /analyses` beyond it is a 429.
+`running`): `POST /analyses` beyond it is a 429, with `Retry-After` too. A request body
+over 64 KiB is refused with 413 before it is read.
 
 **Watch WebSocket** `/api/v1/analyses/{id}/stream?after=<position>`. Credentials: the
 subprotocols `kinestream.v1, bearer.<key or watch token>` (browsers), or the headers above,
@@ -143,6 +145,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
     )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(KafkaUnavailableError, _kafka_unavailable)
     app.add_exception_handler(psycopg.OperationalError, _database_unavailable)

@@ -35,6 +35,7 @@ _ERROR_DESCRIPTIONS = {
     401: "Missing, invalid or revoked API key (see WWW-Authenticate).",
     404: "Not found for this API key.",
     409: "The analysis no longer takes this request.",
+    413: "The request body is over the limit (64 KiB by default).",
     422: "Invalid parameters; the detail gives the reason.",
     429: "The key's rate limit (see Retry-After).",
     503: "Kafka or the database did not answer; try again.",

@@ -1,9 +1,10 @@
 """The ingest socket's protocol: binary pose and frame packets in, acknowledgements out.
 
-Each binary message is one packet (:mod:`kinestream.wire`): a ``KP`` pose packet (at most
-``max_pose_bytes``), published as is on the poses topic, or a ``KF`` frame packet (at most
-``max_frame_bytes``), published as a frame message on the frames topic; both keyed by the
-analysis's stream id, with the ``ks-*`` headers. The server answers with JSON text:
+Each binary message is one packet, checked by :mod:`kinestream.wire` (``seq`` 0 or more,
+capture time, sizes): a ``KP`` pose packet (at most ``max_pose_bytes``), published as is on
+the poses topic, or a ``KF`` frame packet (at most ``max_frame_bytes``), published as a
+frame message on the frames topic; both keyed by the analysis's stream id, with the
+``ks-*`` headers. The server answers with JSON text:
 
 - ``{"type": "ack", "seq": n, "kind": "pose" | "frame"}`` once Kafka has the packet;
 - ``{"type": "error", "code": ..., "message": ..., "seq": n | null}`` for a packet refused
@@ -15,7 +16,9 @@ analysis's stream id, with the ``ks-*`` headers. The server answers with JSON te
   is acknowledged, so TCP slows the sender down.
 
 The highest sequence number delivered is recorded about once a second (a stop's
-``last_seq``); the socket is closed with code 1000 once the analysis is stopped or ended.
+``last_seq``); the socket is closed with code 1000 once the analysis is stopped or ended,
+also while the client sends nothing (the database is asked every ``ingest_stop_check_s``
+then).
 With ``end_on_close`` the end message is published when the client closes the socket.
 """
 
@@ -27,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+import psycopg
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kinestream import wire
@@ -114,9 +118,11 @@ class Ingest:
     async def run(self) -> tuple[int, str] | None:
         """Serve until the client leaves (``None``) or the socket must close (code, reason)."""
         writer = asyncio.create_task(self._write())
+        checker = asyncio.create_task(self._check_stopped())
         try:
             return await self._read()
         finally:
+            checker.cancel()
             await self._drain()
             writer.cancel()
             await self._record(force=True)
@@ -214,6 +220,22 @@ class Ingest:
                 await asyncio.wait_for(self._slots.acquire(), remaining)
             except TimeoutError:
                 return
+
+    async def _check_stopped(self) -> None:
+        """Notice a stop while the client is quiet (a busy socket notices it in ``_record``)."""
+        every_s = self._services.settings.ingest_stop_check_s
+        while not self._stopped.is_set():
+            await asyncio.sleep(every_s)
+            if time.monotonic() - self._recorded_at < every_s:
+                continue
+            try:
+                takes_input = await self._services.database.run(
+                    analysis_store.takes_input, self._analysis.analysis_id
+                )
+            except psycopg.OperationalError:
+                continue  # asked again next time
+            if not takes_input:
+                self._stopped.set()
 
     async def _record(self, *, force: bool = False) -> None:
         """Record the last sequence number (about once a second); notice a stop meanwhile."""

@@ -32,6 +32,9 @@ Text = Annotated[str, AfterValidator(_storable)]
 
 
 class _Model(BaseModel):
+    """A request body: unknown fields refused, and (by ``strict=True`` on each number and
+    bool field) a bool is no number and a number no bool."""
+
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
@@ -49,6 +52,7 @@ class AnalysisOptions(_Model):
 
     echo_pose: bool = Field(
         default=True,
+        strict=True,
         description="Each metric_update on the watch socket also carries its frame's pose"
         " (33 normalized points, null where not visible), to draw the skeleton live (the"
         " live page does). The event history keeps the updates without it. Turn it off to"
@@ -76,10 +80,11 @@ class AnalysisCreate(_Model):
 
     sport: Sport
     athlete_height_m: float = Field(
-        gt=0.5, lt=2.6, description="Standing height; sets the video's metric scale."
+        strict=True, gt=0.5, lt=2.6, description="Standing height; sets the video's metric scale."
     )
     box_height_m: float | None = Field(
         default=None,
+        strict=True,
         ge=0.05,
         le=1.5,
         description="Height of the box dropped from: required for drop_jump, refused otherwise.",
@@ -226,6 +231,7 @@ class StopRequest(_Model):
 
     last_seq: int | None = Field(
         default=None,
+        strict=True,
         ge=0,
         lt=2**63,
         description="Sequence number of the last frame sent, so that the analysis waits for"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from kinestream.api.app import create_app
+from kinestream.api.denials import QuietDenials
 from kinestream.api.settings import ApiSettings
 
 _TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s\"]+")
@@ -40,18 +41,21 @@ class _RedactTokens(logging.Filter):
         return True
 
 
-def _redact_uvicorn_logs() -> None:
+def _filter_uvicorn_logs() -> None:
     for name in ("uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactTokens) for f in logger.filters):
             logger.addFilter(_RedactTokens())
+    errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, QuietDenials) for f in errors.filters):
+        errors.addFilter(QuietDenials())
 
 
 def server_config(
     settings: ApiSettings, host: str, port: int, *, log_level: str = "info"
 ) -> uvicorn.Config:
     """The uvicorn configuration of the API app for ``settings``."""
-    _redact_uvicorn_logs()
+    _filter_uvicorn_logs()
     return uvicorn.Config(
         create_app(settings),
         host=host,

@@ -49,6 +49,12 @@ class ApiSettings:
     """Messages of one ingest socket that may wait for Kafka's acknowledgement at once."""
     max_bad_messages: int = 10
     """Consecutive invalid messages after which an ingest socket is closed (code 1007)."""
+    max_body_bytes: int = 64 * 1024
+    """Largest HTTP request body (every body of the API is a small JSON object): a bigger
+    one is refused with 413 before it is read, or as soon as it passes this while read."""
+    ingest_stop_check_s: float = 1.0
+    """How often a quiet ingest socket asks the database whether its analysis was stopped
+    (a stopped analysis's sockets close with 1000 within about this long)."""
     kafka_config: Mapping[str, str] = field(default_factory=dict)
     """Extra librdkafka settings for the producer and the events consumer."""
     session_idle_timeout_s: float = DEFAULT_SESSION_IDLE_TIMEOUT_S

@@ -27,6 +27,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kinestream.api import watch_tokens
 from kinestream.api.control import request_stop
+from kinestream.api.denials import mark_denied
 from kinestream.api.dependencies import (
     Services,
     admitted,
@@ -121,6 +122,7 @@ async def _accept(websocket: WebSocket) -> None:
 async def _deny(websocket: WebSocket, error: HTTPException) -> None:
     body = {"detail": error.detail}
     await websocket.send_denial_response(JSONResponse(body, error.status_code, error.headers))
+    mark_denied()
 
 
 async def _close(websocket: WebSocket, services: Services, code: int, reason: str) -> None:

@@ -35,7 +35,7 @@ def _webhook(hook: webhook_registry.Webhook) -> Webhook:
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Register a webhook",
-    responses={**_ERRORS, **_NOT_FOUND, **error_responses(400)},
+    responses={**_ERRORS, **_NOT_FOUND, **error_responses(400, 413)},
 )
 async def create_webhook(
     body: WebhookCreate,

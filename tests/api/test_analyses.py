@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -116,6 +119,14 @@ def test_create_registers_the_analysis_and_publishes_its_start(api: Api) -> None
         ({"sport": "cmj"}, "athlete_height_m: Field required"),
         ({"sport": "marathon", "athlete_height_m": 1.8}, "sport"),
         ({"sport": "cmj", "athlete_height_m": "tall"}, "athlete_height_m"),
+        # Strict types: a bool is no number, a string no number, a number no bool.
+        ({"sport": "cmj", "athlete_height_m": True}, "athlete_height_m: Input should be a"),
+        ({"sport": "cmj", "athlete_height_m": "1.8"}, "athlete_height_m: Input should be a"),
+        (
+            {"sport": "drop_jump", "athlete_height_m": 1.8, "box_height_m": True},
+            "box_height_m: Input should be a",
+        ),
+        ({"sport": "cmj", "athlete_height_m": 1.8, "options": {"echo_pose": 1}}, "echo_pose"),
         ({"sport": "cmj", "athlete_height_m": 1.8, "colour": "red"}, "colour"),
         ({"sport": "cmj", "athlete_height_m": 1.8, "options": {"camera": "x"}}, "options.camera"),
         ({"sport": "cmj", "athlete_height_m": 1.8, "athlete_id": "a\x00b"}, "NUL"),
@@ -144,6 +155,48 @@ def test_create_refuses_malformed_bodies(api: Api, content: bytes) -> None:
         )
     assert response.status_code == 422
     assert isinstance(response.json()["detail"], str)
+
+
+def test_a_body_over_the_limit_is_refused_with_413(api: Api) -> None:
+    key = api.new_key()
+    body = json.dumps({"sport": "cmj", "athlete_height_m": 1.8, "athlete_id": "x" * 70_000})
+
+    def chunks() -> Iterator[bytes]:
+        yield body.encode()
+
+    with api.client(key) as client:
+        sized = client.post(
+            api.url("/analyses"), content=body, headers={"Content-Type": "application/json"}
+        )
+        chunked = client.post(
+            api.url("/analyses"), content=chunks(), headers={"Content-Type": "application/json"}
+        )
+    for response in (sized, chunked):
+        assert response.status_code == 413, response.text
+        assert response.json() == {"detail": "request body too large: the limit is 65536 bytes"}, (
+            response.text
+        )
+    assert "content-length" not in chunked.request.headers
+    assert analyses_of(api, key) == 0
+
+
+def test_a_100_mb_body_is_refused_before_it_is_sent(api: Api) -> None:
+    # Only the head and a few bytes are sent: the answer comes without the rest.
+    host, port = api.server.base_url.removeprefix("http://").split(":")
+    head = (
+        f"POST /api/v1/analyses HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {api.new_key()}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 100000000\r\n\r\n{"
+    )
+    with socket.create_connection((host, int(port)), timeout=20) as conn:
+        conn.sendall(head.encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+            chunk = conn.recv(4096)
+            assert chunk, answer
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413 "), answer
+    assert answer.endswith(b'{"detail":"request body too large: the limit is 65536 bytes"}')
 
 
 def test_keys_are_required_and_checked(api: Api) -> None:
@@ -340,6 +393,20 @@ def test_stop_publishes_the_end_message_once(api: Api) -> None:
     assert second.json()["stop_requested_at"] == first.json()["stop_requested_at"]
     assert bad.status_code == 422
     assert control_messages(api, analysis_id)[1:] == [wire.EndMessage(analysis_id, 41)]
+
+
+@pytest.mark.parametrize("last_seq", [True, "12", 1.5, -1])
+def test_stop_refuses_a_last_seq_that_is_no_sequence_number(api: Api, last_seq: Any) -> None:
+    key = api.new_key()
+    analysis_id = api.create_analysis(key)["analysis_id"]
+    with api.client(key) as client:
+        response = client.post(
+            api.url(f"/analyses/{analysis_id}/stop"), json={"last_seq": last_seq}
+        )
+        read = client.get(api.url(f"/analyses/{analysis_id}")).json()
+    assert response.status_code == 422, response.text
+    assert "last_seq" in response.json()["detail"], response.text
+    assert read["stop_requested_at"] is None, read
 
 
 def test_stop_after_the_end_publishes_nothing(api: Api) -> None:

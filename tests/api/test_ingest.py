@@ -5,6 +5,7 @@ client's."""
 from __future__ import annotations
 
 import json
+import struct
 import time
 from dataclasses import replace
 from typing import Any
@@ -135,6 +136,26 @@ def test_bad_messages_are_answered_and_the_socket_stays_open(api: Api) -> None:
     ]
 
 
+def test_negative_sequence_numbers_are_refused(api: Api) -> None:
+    key = api.new_key()
+    stream = api.create_analysis(key)["analysis_id"]
+    # The packets' seq is a little-endian int64 after b"KP", version, flags (pose) or after
+    # b"KF", version (frame): see kinestream.wire.
+    pose_packet = bytearray(wire.encode_pose_value(pose(0)))
+    struct.pack_into("<q", pose_packet, 4, -5)
+    frame_packet = bytearray(wire.encode_frame_packet(frame(stream, 0)))
+    struct.pack_into("<q", frame_packet, 3, -1)
+    with ingest(api, key, stream) as ws:
+        ws.send(bytes(pose_packet))
+        ws.send(bytes(frame_packet))
+        answers = replies(ws, 2)
+    assert [(a["type"], a["code"]) for a in answers] == [("error", "bad_packet")] * 2, answers
+    assert "sequence number -5" in answers[0]["message"], answers
+    assert "sequence number -1" in answers[1]["message"], answers
+    assert messages_of(api.brokers, api.topics.poses, stream) == []
+    assert messages_of(api.brokers, api.topics.frames, stream) == []
+
+
 def test_repeated_garbage_closes_the_socket(api: Api) -> None:
     key = api.new_key()
     stream = api.create_analysis(key)["analysis_id"]
@@ -194,6 +215,14 @@ def test_a_stop_closes_the_socket(api: Api) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.2)
     assert closing == (1000, "analysis stopped")
+
+
+def test_a_stop_closes_a_quiet_socket(api: Api) -> None:
+    key = api.new_key()
+    stream = api.create_analysis(key)["analysis_id"]
+    with ingest(api, key, stream) as ws, api.client(key) as client:
+        assert client.post(api.url(f"/analyses/{stream}/stop")).status_code == 202
+        assert closed(ws) == (1000, "analysis stopped")
 
 
 def test_the_client_waits_while_kafka_does_not_take_its_packets(api: Api) -> None:

@@ -4,6 +4,7 @@ for the watch socket only, and refusals as HTTP responses like the REST routes'.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -25,6 +26,51 @@ def refusal(url: str, **kwargs: Any) -> tuple[int, dict[str, Any], dict[str, str
         pass
     response = refused.value.response
     return response.status_code, json.loads(response.body or b"{}"), dict(response.headers)
+
+
+class Records(logging.Handler):
+    """Keeps the records of a logger."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_refused_handshakes_log_no_error(api: Api) -> None:
+    key = api.new_key()
+    stopped = api.create_analysis(key)["analysis_id"]
+    records = Records()
+    server_log = logging.getLogger("uvicorn.error")
+    level = server_log.level
+    server_log.addHandler(records)
+    server_log.setLevel(logging.INFO)
+    try:
+        with api.client(key) as client:
+            assert client.post(api.url(f"/analyses/{stopped}/stop")).status_code == 202
+        statuses = [
+            refusal(api.ws_url(f"/analyses/{uuid.uuid4()}/stream"))[0],
+            refusal(
+                api.ws_url(f"/analyses/{uuid.uuid4()}/ingest"),
+                additional_headers={"X-API-Key": key},
+            )[0],
+            refusal(
+                api.ws_url(f"/analyses/{stopped}/ingest"), additional_headers={"X-API-Key": key}
+            )[0],
+        ]
+        # The server logs a connection's end in the event-loop step that answered it: a
+        # request served after it comes after that log.
+        with api.client() as client:
+            assert client.get(api.url("/sports")).status_code == 200
+    finally:
+        server_log.setLevel(level)
+        server_log.removeHandler(records)
+    assert statuses == [401, 404, 409]
+    logged = [(r.levelname, r.getMessage()) for r in records.records]
+    assert [entry for entry in logged if entry[0] not in ("DEBUG", "INFO")] == [], logged
+    assert sum("connection rejected" in message for _, message in logged) == 3, logged
 
 
 @pytest.mark.parametrize("socket", SOCKETS)
