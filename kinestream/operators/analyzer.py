@@ -146,6 +146,10 @@ class StreamAnalyzer:
         self._seen_person = False
         self._flights = 0
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Resume a snapshot, also one taken before an attribute existed (its default)."""
+        self.__dict__.update({**StreamAnalyzer(state["config"]).__dict__, **state})
+
     @property
     def phase(self) -> str:
         """The current phase of the movement, or ``calibrating``."""

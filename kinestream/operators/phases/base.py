@@ -139,6 +139,10 @@ class JumpMachine(ABC):
     """
 
     initial_phase = "standing"
+    armed = True
+    """Whether a flight may start (see :meth:`airborne`); class defaults, so that machines
+    snapshotted before they existed resume."""
+    grounded_since_s: float | None = None
 
     def __init__(self, calibration: Calibration) -> None:
         self.calibration = calibration
@@ -154,8 +158,6 @@ class JumpMachine(ABC):
         )
         self.flight: FlightRecord | None = None
         self.quiet_since_s: float | None = None
-        self.armed = True
-        self.grounded_since_s: float | None = None
 
     @property
     def phase(self) -> str:
