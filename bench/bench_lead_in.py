@@ -5,9 +5,11 @@ Synthetic sessions of the three movements, cut so that the athlete stands still 
 every scenario stands first for a duration that is its generator's first random draw, so the
 cut is exact. Per movement, frame rate and lead-in: repetitions found of those performed,
 and the largest flight-time error in milliseconds and in frame periods. ``--jitter`` films
-with phone-like variable frame timing (see :func:`jittered_frame_times`).
+with phone-like variable frame timing (see :func:`jittered_frame_times`); ``--noise
+realistic`` with MediaPipe-like landmark noise (:mod:`kinestream.simulation.noise`) instead
+of 0.5 px of white noise.
 
-    .venv/bin/python bench/bench_lead_in.py [--seeds 5] [--jitter]
+    .venv/bin/python bench/bench_lead_in.py [--seeds 5] [--jitter] [--noise realistic]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
 from kinestream.simulation import scenarios
 from kinestream.simulation.body import Array
 from kinestream.simulation.camera import Camera
+from kinestream.simulation.noise import RealisticNoise
 from kinestream.simulation.scenarios import Trial
 from kinestream.sports import Sport
 
@@ -63,13 +66,17 @@ def phone_timing() -> Iterator[None]:
         setattr(scenarios, "frame_times", original)  # noqa: B010
 
 
-def session(sport: Sport, fps: int, seed: int) -> Trial:
-    """One session of ``sport`` filmed at ``fps``."""
+def session(sport: Sport, fps: int, seed: int, realistic: bool = False) -> Trial:
+    """One session of ``sport`` filmed at ``fps`` (with MediaPipe-like noise if
+    ``realistic``)."""
+    noise = RealisticNoise() if realistic else None
     if sport is Sport.CMJ:
-        return scenarios.countermovement_jumps(reps=1, camera=Camera(fps=fps), seed=seed)
+        camera = Camera(fps=fps, realistic_noise=noise)
+        return scenarios.countermovement_jumps(reps=1, camera=camera, seed=seed)
     if sport is Sport.SQUAT_JUMP:
-        return scenarios.squat_jumps(reps=1, camera=Camera(fps=fps), seed=seed)
-    camera = Camera(fps=fps, floor_y_px=1040.0, px_per_m=330.0)
+        camera = Camera(fps=fps, realistic_noise=noise)
+        return scenarios.squat_jumps(reps=1, camera=camera, seed=seed)
+    camera = Camera(fps=fps, floor_y_px=1040.0, px_per_m=330.0, realistic_noise=noise)
     return scenarios.drop_jumps(reps=1, camera=camera, seed=seed)
 
 
@@ -102,9 +109,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5, help="sessions per cell")
     parser.add_argument("--jitter", action="store_true", help="phone-like frame timing")
+    parser.add_argument("--noise", choices=["white", "realistic"], default="white")
     args = parser.parse_args()
     timing = "variable (phone)" if args.jitter else "regular"
-    print(f"lead-in bench: {args.seeds} sessions per cell, frame timing {timing}")
+    print(
+        f"lead-in bench: {args.seeds} sessions per cell, frame timing {timing}, "
+        f"landmark noise {args.noise}"
+    )
     print(
         f"{'movement':<11} {'fps':>4} {'lead-in s':>9} {'found':>6} {'max err ms':>10} "
         f"{'frames':>6} {'silent':>6}"
@@ -115,11 +126,12 @@ def main() -> None:
                 found = total = silent = 0
                 worst = 0.0
                 for seed in range(FIRST_SEED, FIRST_SEED + args.seeds):
+                    realistic = args.noise == "realistic"
                     if args.jitter:
                         with phone_timing():
-                            trial = session(sport, fps, seed)
+                            trial = session(sport, fps, seed, realistic)
                     else:
-                        trial = session(sport, fps, seed)
+                        trial = session(sport, fps, seed, realistic)
                     trial = with_lead_in(trial, seed, lead_in)
                     events = analyse(trial)
                     errors = flight_errors_s(trial, events)

@@ -2,8 +2,27 @@
 
 This module is the one source of truth for bytes on the wire: producers (cameras, the API,
 the benchmark) and the dataflow import their encoders and decoders from here. Every
-decoder raises :class:`WireError` with a readable message on input it cannot accept; it
-never returns a half-decoded value.
+decoder raises :class:`WireError` (and nothing else) with a readable message and a reason
+``code`` on input it cannot accept; it never returns a half-decoded value. The dataflow
+turns that into an ``error`` event of the stream, with the same code.
+
+Every value is checked at this edge, so nothing a producer sends can overflow the
+analysis or the database further on (the limits are the constants below):
+
+- capture times (and a start's ``started_at_s``) are finite Unix seconds from 0 to
+  :data:`MAX_CLOCK_AHEAD_S` ahead of this machine's clock (code ``bad_capture_time``). That
+  window lies inside PostgreSQL's timestamp range and Python's (years 1-9999), refuses
+  milli- or microseconds sent as seconds, and leaves room for a device clock that is off
+  by a time zone. Times before 2001 are a relative clock, accepted with a warning from the
+  flow (``relative_clock``);
+- sequence numbers are 0 to 2**63 - 1 (code ``bad_seq``);
+- sizes are bounded (code ``too_large``): stream ids :data:`MAX_STREAM_ID_BYTES`, other
+  ids :data:`MAX_ID_CHARS`, control messages :data:`MAX_CONTROL_BYTES`, JPEG images
+  :data:`MAX_JPEG_BYTES`, image sides :data:`MAX_IMAGE_SIDE_PX`, a frame's pixels
+  :data:`MAX_FRAME_PIXELS` (the JPEG's own header is checked against it again before
+  decoding, :mod:`kinestream.connectors.jpeg`), frame rates :data:`MAX_FPS`;
+- landmarks are finite; ids are UTF-8 text without control characters (code
+  ``bad_message``, like every other malformed message).
 
 Topics (names configurable, see :class:`Topics`; defaults in parentheses). Every message is
 keyed by the stream id (UTF-8), so one stream's messages stay in one partition, in order.
@@ -87,6 +106,7 @@ import json
 import math
 import os
 import struct
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -127,9 +147,40 @@ _LANDMARKS_BYTES: Final = NUM_LANDMARKS * 4 * 4
 _WORLD_BYTES: Final = NUM_LANDMARKS * 3 * 4
 _ANALYSIS_NAMESPACE: Final = uuid.UUID("0b7f3d1e-5c2a-4e61-8f0d-9a4b2c6e1d37")
 
+MAX_CLOCK_AHEAD_S: Final = 86_400.0
+"""How far ahead of this machine's clock a capture time may be: a day, more than any time
+zone mistake (14 h) or drifting device clock, far less than milliseconds sent as seconds."""
+MAX_SEQ: Final = 2**63 - 1
+"""Sequence numbers are int64 (the ``KP``/``KF`` layout and the database's bigint)."""
+MAX_STREAM_ID_BYTES: Final = 256
+MAX_ID_CHARS: Final = 256
+"""Athlete and API key ids in a start message."""
+MAX_CONTROL_BYTES: Final = 64 * 1024
+MAX_JPEG_BYTES: Final = 16 * 1024 * 1024
+MAX_IMAGE_SIDE_PX: Final = 16_384
+"""Widest or tallest image a pose or frame may claim (16K; 8K video is 7680x4320)."""
+MAX_FRAME_PIXELS: Final = 4096 * 4096
+"""Largest frame the dataflow decodes: 16.8 megapixels, 48 MiB as RGB (4K video is 8.3 MP).
+MediaPipe works on a 256x256 input whatever the frame's size, so more pixels add nothing
+but decoding time and memory (a 20000x20000 JPEG took 7.8 s and 2.5 GiB)."""
+MAX_FPS: Final = 1000.0
+
+BAD_MESSAGE: Final = "bad_message"
+BAD_CAPTURE_TIME: Final = "bad_capture_time"
+BAD_SEQ: Final = "bad_seq"
+TOO_LARGE: Final = "too_large"
+
 
 class WireError(ValueError):
-    """A message that does not follow its topic's wire format."""
+    """A message that does not follow its topic's wire format.
+
+    ``code`` says which rule it broke: :data:`BAD_CAPTURE_TIME`, :data:`BAD_SEQ`,
+    :data:`TOO_LARGE` or :data:`BAD_MESSAGE` (anything else).
+    """
+
+    def __init__(self, message: str, code: str = BAD_MESSAGE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,17 +231,39 @@ def encode_key(stream_id: str) -> bytes:
     """Encode a stream id as a message key."""
     if not stream_id:
         raise WireError("stream id must not be empty")
-    return stream_id.encode()
+    return check_stream_id(stream_id).encode()
 
 
 def decode_key(key: bytes | None) -> str:
     """Decode a message key into a stream id."""
     if not key:
         raise WireError("message has no key (the stream id)")
+    if len(key) > MAX_STREAM_ID_BYTES:
+        raise WireError(f"stream id of {len(key)} bytes (limit {MAX_STREAM_ID_BYTES})", TOO_LARGE)
     try:
-        return key.decode()
+        stream_id = key.decode()
     except UnicodeDecodeError as exc:
         raise WireError("message key is not UTF-8") from exc
+    return check_stream_id(stream_id)
+
+
+def check_stream_id(stream_id: str) -> str:
+    """Return ``stream_id`` if it is a usable stream id (see :func:`_check_text`)."""
+    if len(stream_id.encode("utf-8", "surrogatepass")) > MAX_STREAM_ID_BYTES:
+        raise WireError(f"stream id longer than {MAX_STREAM_ID_BYTES} bytes", TOO_LARGE)
+    return _check_text(stream_id, "stream id")
+
+
+def _check_text(value: str, what: str) -> str:
+    """Refuse text that the database cannot store or that would garble logs and URLs:
+    control characters (NUL among them) and lone surrogates."""
+    if not value.isprintable() and any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+        raise WireError(f"{what} contains control characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        raise WireError(f"{what} is not valid Unicode text") from exc
+    return value
 
 
 def _header_map(headers: Headers | None) -> dict[str, bytes]:
@@ -203,13 +276,14 @@ def _header_map(headers: Headers | None) -> dict[str, bytes]:
 def _header_number(headers: Mapping[str, bytes], name: str, kind: type[int] | type[float]) -> Any:
     if name not in headers:
         raise WireError(f"missing header {name!r}")
+    raw = headers[name]
+    if len(raw) > 40:  # more digits than any int64 or float needs
+        raise WireError(f"header {name!r} is not a valid {kind.__name__}")
     try:
-        value = kind(headers[name].decode("ascii"))
+        value = kind(raw.decode("ascii"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise WireError(f"header {name!r} is not a valid {kind.__name__}") from exc
-    if isinstance(value, float) and not math.isfinite(value):
-        raise WireError(f"header {name!r} is not finite")
-    return value
+    return value  # floats may be inf or nan: the checks of the value they carry refuse them
 
 
 def _check_schema(headers: Mapping[str, bytes], *, required: bool) -> None:
@@ -237,9 +311,10 @@ def frame_headers(
 def header_seq(headers: Headers | None) -> int | None:
     """Return the ``ks-seq`` header when present and valid (for error reporting)."""
     try:
-        return int(_header_number(_header_map(headers), HEADER_SEQ, int))
+        seq = int(_header_number(_header_map(headers), HEADER_SEQ, int))
     except WireError:
         return None
+    return seq if 0 <= seq <= MAX_SEQ else None
 
 
 # --- frames --------------------------------------------------------------------------------
@@ -260,43 +335,89 @@ class Frame:
 
 def encode_frame(frame: Frame) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """Return the key, value and headers of a frame message."""
-    if not frame.jpeg.startswith(b"\xff\xd8"):
-        raise WireError("frame is not a JPEG image")
-    _check_geometry(frame.width, frame.height, frame.timestamp_s, frame.fps)
+    _check_frame(frame.seq, frame.timestamp_s, frame.fps, frame.width, frame.height, frame.jpeg)
     headers = frame_headers(frame.seq, frame.timestamp_s, frame.fps, frame.width, frame.height)
     return encode_key(frame.stream_id), frame.jpeg, headers
 
 
-def decode_frame(key: bytes | None, value: bytes | None, headers: Headers | None) -> Frame:
-    """Decode a frame message."""
+def decode_frame(
+    key: bytes | None, value: bytes | None, headers: Headers | None, *, now_s: float | None = None
+) -> Frame:
+    """Decode a frame message (``now_s``: this machine's clock, for the capture time check)."""
     stream_id = decode_key(key)
     h = _header_map(headers)
     _check_schema(h, required=True)
     if not value or not value.startswith(b"\xff\xd8"):
         raise WireError("frame value is not a JPEG image")
-    width = _header_number(h, HEADER_WIDTH, int)
-    height = _header_number(h, HEADER_HEIGHT, int)
-    timestamp_s = _header_number(h, HEADER_TIMESTAMP, float)
-    fps = _header_number(h, HEADER_FPS, float)
-    _check_geometry(width, height, timestamp_s, fps)
-    return Frame(
+    frame = Frame(
         stream_id=stream_id,
         seq=_header_number(h, HEADER_SEQ, int),
-        timestamp_s=timestamp_s,
-        fps=fps,
-        width=width,
-        height=height,
+        timestamp_s=_header_number(h, HEADER_TIMESTAMP, float),
+        fps=_header_number(h, HEADER_FPS, float),
+        width=_header_number(h, HEADER_WIDTH, int),
+        height=_header_number(h, HEADER_HEIGHT, int),
         jpeg=bytes(value),
     )
+    _check_frame(
+        frame.seq, frame.timestamp_s, frame.fps, frame.width, frame.height, frame.jpeg, now_s
+    )
+    return frame
 
 
-def _check_geometry(width: int, height: int, timestamp_s: float, fps: float) -> None:
-    if not (0 < width < 2**32 and 0 < height < 2**32):
-        raise WireError(f"image size must be positive, got {width}x{height}")
+def check_capture_time(timestamp_s: float, now_s: float | None = None) -> None:
+    """Refuse a capture time outside [0, now + :data:`MAX_CLOCK_AHEAD_S`] (Unix seconds)."""
     if not math.isfinite(timestamp_s):
-        raise WireError("capture timestamp must be finite")
-    if not (math.isfinite(fps) and fps >= 0):
-        raise WireError("fps must be finite and not negative")
+        raise WireError("capture timestamp must be finite", BAD_CAPTURE_TIME)
+    if timestamp_s < 0.0:
+        raise WireError(
+            f"capture timestamp {timestamp_s!r} is negative (send Unix seconds)", BAD_CAPTURE_TIME
+        )
+    now = time.time() if now_s is None else now_s
+    if timestamp_s > now + MAX_CLOCK_AHEAD_S:
+        raise WireError(
+            f"capture timestamp {timestamp_s!r} is more than {MAX_CLOCK_AHEAD_S:.0f} s ahead of "
+            f"this machine's clock ({now:.0f}); send Unix seconds, not milli- or microseconds",
+            BAD_CAPTURE_TIME,
+        )
+
+
+def _check_sample(
+    seq: int, timestamp_s: float, fps: float, width: int, height: int, now_s: float | None = None
+) -> None:
+    """The checks every pose and frame passes: sequence number, capture time, frame rate
+    and image size."""
+    if not 0 <= seq <= MAX_SEQ:
+        raise WireError(f"sequence number {seq} is not between 0 and 2**63 - 1", BAD_SEQ)
+    check_capture_time(timestamp_s, now_s)
+    if not (math.isfinite(fps) and 0.0 <= fps <= MAX_FPS):
+        raise WireError(f"fps must be between 0 and {MAX_FPS:g}, got {fps!r}")
+    if width <= 0 or height <= 0:
+        raise WireError(f"image size must be positive, got {width}x{height}")
+    if width > MAX_IMAGE_SIDE_PX or height > MAX_IMAGE_SIDE_PX:
+        raise WireError(
+            f"image size {width}x{height} exceeds {MAX_IMAGE_SIDE_PX} pixels a side", TOO_LARGE
+        )
+
+
+def _check_frame(
+    seq: int,
+    timestamp_s: float,
+    fps: float,
+    width: int,
+    height: int,
+    jpeg: bytes,
+    now_s: float | None = None,
+) -> None:
+    if not jpeg.startswith(b"\xff\xd8"):
+        raise WireError("frame is not a JPEG image")
+    _check_sample(seq, timestamp_s, fps, width, height, now_s)
+    if width * height > MAX_FRAME_PIXELS:
+        raise WireError(
+            f"frame of {width}x{height} pixels exceeds the limit of {MAX_FRAME_PIXELS} (4096x4096)",
+            TOO_LARGE,
+        )
+    if len(jpeg) > MAX_JPEG_BYTES:
+        raise WireError(f"JPEG of {len(jpeg)} bytes (limit {MAX_JPEG_BYTES})", TOO_LARGE)
 
 
 # --- poses ---------------------------------------------------------------------------------
@@ -315,7 +436,7 @@ def encode_pose(
 
 def encode_pose_value(sample: PoseSample, fps: float = 0.0) -> bytes:
     """Encode a pose sample in the binary layout described in the module docstring."""
-    _check_geometry(sample.image_width, sample.image_height, sample.timestamp_s, fps)
+    _check_sample(sample.seq, sample.timestamp_s, fps, sample.image_width, sample.image_height)
     flags = (_FLAG_LANDMARKS if sample.landmarks is not None else 0) | (
         _FLAG_WORLD if sample.world is not None else 0
     )
@@ -340,10 +461,12 @@ def encode_pose_value(sample: PoseSample, fps: float = 0.0) -> bytes:
     return b"".join(parts)
 
 
-def decode_pose(key: bytes | None, value: bytes | None, headers: Headers | None) -> PoseSample:
+def decode_pose(
+    key: bytes | None, value: bytes | None, headers: Headers | None, *, now_s: float | None = None
+) -> PoseSample:
     """Decode a pose message; the stream id is the key (see :func:`decode_key`)."""
     decode_key(key)
-    sample = decode_pose_value(value)
+    sample = decode_pose_packet(value, now_s=now_s).sample
     h = _header_map(headers)
     _check_schema(h, required=False)
     if HEADER_SEQ in h and _header_number(h, HEADER_SEQ, int) != sample.seq:
@@ -363,8 +486,10 @@ def decode_pose_value(value: bytes | None) -> PoseSample:
     return decode_pose_packet(value).sample
 
 
-def decode_pose_packet(value: bytes | None) -> PosePacket:
-    """Decode the binary pose layout, with the frame rate it carries (0 when unknown)."""
+def decode_pose_packet(value: bytes | None, *, now_s: float | None = None) -> PosePacket:
+    """Decode the binary pose layout, with the frame rate it carries (0 when unknown).
+
+    ``now_s`` is this machine's clock (default: now), for the capture time check."""
     if value is None or len(value) < _POSE_HEADER.size:
         raise WireError("pose message is too short")
     magic, version, flags, seq, timestamp_s, fps, width, height = _POSE_HEADER.unpack_from(value)
@@ -379,7 +504,7 @@ def decode_pose_packet(value: bytes | None) -> PosePacket:
     expected += _WORLD_BYTES if flags & _FLAG_WORLD else 0
     if len(value) != expected:
         raise WireError(f"pose message has {len(value)} bytes, expected {expected}")
-    _check_geometry(width, height, timestamp_s, float(fps))
+    _check_sample(seq, timestamp_s, float(fps), width, height, now_s)
     offset = _POSE_HEADER.size
     landmarks = world = None
     if flags & _FLAG_LANDMARKS:
@@ -389,6 +514,9 @@ def decode_pose_packet(value: bytes | None) -> PosePacket:
     if flags & _FLAG_WORLD:
         raw = np.frombuffer(value, dtype="<f4", count=NUM_LANDMARKS * 3, offset=offset)
         world = raw.reshape(NUM_LANDMARKS, 3).astype(np.float64)
+    for array in (landmarks, world):
+        if array is not None and not np.isfinite(array).all():
+            raise WireError("pose landmarks must be finite numbers")
     try:
         sample = PoseSample(
             seq=seq,
@@ -411,9 +539,7 @@ _FRAME_PACKET_HEADER = struct.Struct("<2sBqdfII")
 
 def encode_frame_packet(frame: Frame) -> bytes:
     """Encode a frame as one ``KF`` packet (layout in the module docstring)."""
-    if not frame.jpeg.startswith(b"\xff\xd8"):
-        raise WireError("frame is not a JPEG image")
-    _check_geometry(frame.width, frame.height, frame.timestamp_s, frame.fps)
+    _check_frame(frame.seq, frame.timestamp_s, frame.fps, frame.width, frame.height, frame.jpeg)
     try:
         header = _FRAME_PACKET_HEADER.pack(
             _FRAME_PACKET_MAGIC,
@@ -429,10 +555,14 @@ def encode_frame_packet(frame: Frame) -> bytes:
     return header + frame.jpeg
 
 
-def decode_frame_packet(stream_id: str, value: bytes | None) -> Frame:
-    """Decode a ``KF`` packet into a frame of ``stream_id``."""
+def decode_frame_packet(
+    stream_id: str, value: bytes | None, *, now_s: float | None = None
+) -> Frame:
+    """Decode a ``KF`` packet into a frame of ``stream_id`` (``now_s``: this machine's
+    clock, for the capture time check)."""
     if not stream_id:
         raise WireError("stream id must not be empty")
+    check_stream_id(stream_id)
     if value is None or len(value) < _FRAME_PACKET_HEADER.size:
         raise WireError("frame packet is too short")
     magic, version, seq, timestamp_s, fps, width, height = _FRAME_PACKET_HEADER.unpack_from(value)
@@ -440,10 +570,10 @@ def decode_frame_packet(stream_id: str, value: bytes | None) -> Frame:
         raise WireError("frame packet does not start with b'KF'")
     if version != WIRE_SCHEMA_VERSION:
         raise WireError(f"unsupported frame packet version {version}")
-    _check_geometry(width, height, timestamp_s, float(fps))
     jpeg = bytes(value[_FRAME_PACKET_HEADER.size :])
     if not jpeg.startswith(b"\xff\xd8"):
         raise WireError("frame packet does not hold a JPEG image")
+    _check_frame(seq, timestamp_s, float(fps), width, height, jpeg, now_s)
     return Frame(stream_id, seq, timestamp_s, float(fps), width, height, jpeg)
 
 
@@ -467,6 +597,15 @@ class StartMessage:
     def __post_init__(self) -> None:
         if not self.stream_id:
             raise WireError("stream id must not be empty")
+        check_stream_id(self.stream_id)
+        for name in ("athlete_id", "api_key_id"):
+            value = getattr(self, name)
+            if value is not None:
+                if len(value) > MAX_ID_CHARS:
+                    raise WireError(f"{name} longer than {MAX_ID_CHARS} characters", TOO_LARGE)
+                _check_text(value, name)
+        if self.started_at_s is not None:
+            check_capture_time(self.started_at_s)
         if not (math.isfinite(self.athlete_height_m) and 0.5 < self.athlete_height_m < 3.0):
             raise WireError(f"athlete height {self.athlete_height_m!r} m is not plausible")
         if self.box_height_m is not None and not (
@@ -493,6 +632,12 @@ class EndMessage:
 
     stream_id: str
     last_seq: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.stream_id:
+            raise WireError("stream id must not be empty")
+        if self.last_seq is not None and not 0 <= self.last_seq <= MAX_SEQ:
+            raise WireError(f"last_seq {self.last_seq} is not between 0 and 2**63 - 1", BAD_SEQ)
 
 
 ControlMessage = StartMessage | EndMessage
@@ -521,6 +666,10 @@ def encode_control(message: ControlMessage) -> tuple[bytes, bytes]:
 def decode_control(key: bytes | None, value: bytes | None) -> ControlMessage:
     """Decode a control message; its ``stream_id`` must match the key."""
     stream_id = decode_key(key)
+    if value is not None and len(value) > MAX_CONTROL_BYTES:
+        raise WireError(
+            f"control message of {len(value)} bytes (limit {MAX_CONTROL_BYTES})", TOO_LARGE
+        )
     body = _load_object(value, "control message")
     if body.get("schema_version") != WIRE_SCHEMA_VERSION:
         raise WireError(f"unsupported control schema version {body.get('schema_version')!r}")
@@ -534,9 +683,9 @@ def decode_control(key: bytes | None, value: bytes | None) -> ControlMessage:
                 sport=Sport(body["sport"]),
                 athlete_height_m=_float(body["athlete_height_m"]),
                 box_height_m=_opt(body.get("box_height_m"), _float),
-                athlete_id=_opt(body.get("athlete_id"), str),
-                analysis_id=_opt(body.get("analysis_id"), str),
-                api_key_id=_opt(body.get("api_key_id"), str),
+                athlete_id=_opt(body.get("athlete_id"), _text),
+                analysis_id=_opt(body.get("analysis_id"), _text),
+                api_key_id=_opt(body.get("api_key_id"), _text),
                 started_at_s=_opt(body.get("started_at_s"), _float),
                 echo_pose=_bool(body.get("echo_pose", False)),
             )
@@ -814,8 +963,10 @@ def _load_object(value: bytes | None, what: str) -> dict[str, Any]:
         raise WireError(f"{what} is empty")
     try:
         body = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: also an int of 4300+ digits
         raise WireError(f"{what} is not valid UTF-8 JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise WireError(f"{what} is nested too deeply") from exc
     if not isinstance(body, dict):
         raise WireError(f"{what} is not a JSON object")
     return body

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import struct
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -74,8 +75,9 @@ def test_pose_packet_carries_its_fps_and_out_of_range_values_are_wire_errors() -
     packet = wire.decode_pose_packet(wire.encode_pose_value(_sample(), 59.94))
     assert packet.fps == pytest.approx(59.94, rel=1e-6)
     assert packet.sample.seq == _sample().seq
-    with pytest.raises(wire.WireError, match="KP packet"):
+    with pytest.raises(wire.WireError, match="sequence number") as refused:
         wire.encode_pose_value(dataclasses.replace(_sample(), seq=2**63))
+    assert refused.value.code == "bad_seq"
 
 
 def test_pose_rejects_missing_key_and_mismatched_seq() -> None:
@@ -382,3 +384,160 @@ def test_frame_packet_rejects(value: bytes | None, message: str) -> None:
 def test_frame_packet_refuses_to_encode(frame: wire.Frame) -> None:
     with pytest.raises(wire.WireError):
         wire.encode_frame_packet(frame)
+
+
+NOW = 1_800_000_000.0
+
+
+def _kp(seq: int = 1, timestamp_s: float = NOW, fps: float = 30.0, size: int = 640) -> bytes:
+    return struct.pack("<2sBBqdfII", b"KP", 1, 0, seq, timestamp_s, fps, size, size)
+
+
+def _kf(seq: int = 1, timestamp_s: float = NOW, width: int = 640, height: int = 480) -> bytes:
+    return struct.pack("<2sBqdfII", b"KF", 1, seq, timestamp_s, 30.0, width, height) + JPEG
+
+
+@pytest.mark.parametrize(
+    ("timestamp_s", "accepted"),
+    [
+        (NOW, True),
+        (NOW + 3600.0, True),  # a device clock an hour ahead
+        (NOW + wire.MAX_CLOCK_AHEAD_S - 1.0, True),
+        (12.5, True),  # a relative clock (the flow warns once)
+        (0.0, True),
+        (NOW + wire.MAX_CLOCK_AHEAD_S + 1.0, False),
+        (NOW * 1000, False),  # milliseconds
+        (1e15, False),  # microseconds: beyond PostgreSQL's timestamps
+        (1e300, False),
+        (-1.0, False),
+        (float("inf"), False),
+        (float("nan"), False),
+    ],
+)
+def test_capture_times_are_checked_at_the_edge(timestamp_s: float, accepted: bool) -> None:
+    frame_headers = [
+        (n, repr(timestamp_s).encode() if n == wire.HEADER_TIMESTAMP else v)
+        for n, v in wire.frame_headers(1, NOW, 30.0, 640, 480)
+    ]
+    decoders: list[Callable[[], object]] = [
+        lambda: wire.decode_pose_packet(_kp(timestamp_s=timestamp_s), now_s=NOW),
+        lambda: wire.decode_pose(b"s", _kp(timestamp_s=timestamp_s), [], now_s=NOW),
+        lambda: wire.decode_frame_packet("s", _kf(timestamp_s=timestamp_s), now_s=NOW),
+        lambda: wire.decode_frame(b"s", JPEG, frame_headers, now_s=NOW),
+    ]
+    for decode in decoders:
+        if accepted:
+            decode()
+        else:
+            with pytest.raises(wire.WireError, match="capture timestamp") as refused:
+                decode()
+            assert refused.value.code == "bad_capture_time"
+
+
+def test_sequence_numbers_must_not_be_negative() -> None:
+    for decode in (
+        lambda: wire.decode_pose_packet(_kp(seq=-5), now_s=NOW),
+        lambda: wire.decode_frame_packet("s", _kf(seq=-5), now_s=NOW),
+        lambda: wire.decode_control(
+            b"s", _control({"schema_version": 1, "stream_id": "s", "type": "end", "last_seq": -1})
+        ),
+    ):
+        with pytest.raises(wire.WireError) as refused:
+            decode()
+        assert refused.value.code == "bad_seq"
+    headers = [
+        (n, str(2**63).encode() if n == wire.HEADER_SEQ else v)
+        for n, v in wire.frame_headers(1, NOW, 30.0, 640, 480)
+    ]
+    with pytest.raises(wire.WireError, match="sequence number") as refused:
+        wire.decode_frame(b"s", JPEG, headers, now_s=NOW)
+    assert refused.value.code == "bad_seq"
+
+
+@pytest.mark.parametrize(
+    "decode",
+    [
+        lambda: wire.decode_frame_packet("s", _kf(width=20000, height=20000), now_s=NOW),
+        lambda: wire.decode_frame_packet("s", _kf(width=4097, height=4096), now_s=NOW),
+        lambda: wire.decode_pose_packet(_kp(size=wire.MAX_IMAGE_SIDE_PX + 1), now_s=NOW),
+        lambda: wire.decode_frame(
+            b"s",
+            JPEG + b"\x00" * wire.MAX_JPEG_BYTES,
+            wire.frame_headers(1, NOW, 30, 64, 48),
+            now_s=NOW,
+        ),
+        lambda: wire.decode_key(b"s" * (wire.MAX_STREAM_ID_BYTES + 1)),
+        lambda: wire.decode_control(b"s", b" " * (wire.MAX_CONTROL_BYTES + 1)),
+        lambda: wire.StartMessage("s", Sport.CMJ, 1.8, athlete_id="a" * 257),
+    ],
+)
+def test_sizes_are_bounded(decode: Callable[[], object]) -> None:
+    with pytest.raises(wire.WireError) as refused:
+        decode()
+    assert refused.value.code == "too_large"
+
+
+def test_frame_rate_and_landmarks_must_be_sane() -> None:
+    with pytest.raises(wire.WireError, match="fps"):
+        wire.decode_pose_packet(_kp(fps=1e6), now_s=NOW)
+    value = bytearray(wire.encode_pose_value(_sample(world=False)))
+    value[-4:] = struct.pack("<f", float("nan"))
+    with pytest.raises(wire.WireError, match="finite"):
+        wire.decode_pose_packet(bytes(value))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a\x00b", "tab\there", "\x7f", "\x9b[31m", "\ud800"],
+)
+def test_ids_are_text_a_database_and_a_log_can_take(text: str) -> None:
+    with pytest.raises(wire.WireError):
+        wire.StartMessage("s", Sport.CMJ, 1.8, athlete_id=text)
+    with pytest.raises(wire.WireError):
+        wire.encode_key(text)
+    with pytest.raises(wire.WireError):
+        wire.decode_key(text.encode("utf-8", "surrogatepass"))
+    body = {"schema_version": 1, "stream_id": "s", "type": "start", "sport": "cmj"}
+    with pytest.raises(wire.WireError):
+        wire.decode_control(b"s", _control({**body, "athlete_height_m": 1.8, "api_key_id": text}))
+    assert wire.decode_key("athlète-7 ✓".encode()) == "athlète-7 ✓"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "too_large"),  # over the size limit
+        (b"[" * 50_000 + b"]" * 10_000, "nested too deeply|JSON"),
+        (b'{"schema_version": ' + b"1" * 5000 + b"}", "JSON"),  # int of 5000 digits
+        (
+            _control(
+                {
+                    "schema_version": 1,
+                    "stream_id": "s",
+                    "type": "start",
+                    "sport": "cmj",
+                    "athlete_height_m": 1.8,
+                    "started_at_s": 1e15,
+                }
+            ),
+            "capture timestamp",
+        ),
+        (
+            _control(
+                {
+                    "schema_version": 1,
+                    "stream_id": "s",
+                    "type": "start",
+                    "sport": "cmj",
+                    "athlete_height_m": 1.8,
+                    "athlete_id": {"nested": True},
+                }
+            ),
+            "expected a string",
+        ),
+    ],
+)
+def test_hostile_control_messages_are_wire_errors(value: bytes, message: str) -> None:
+    with pytest.raises(wire.WireError) as refused:
+        wire.decode_control(b"s", value)
+    assert refused.value.code == message or refused.match(message)

@@ -19,6 +19,18 @@ directory (a shared volume). A directory that already holds ``part-*.sqlite3`` f
 with ``python -m bytewax.recovery``) is used as it is.
 Without recovery the Kafka source starts from the topics' beginning (``--from-end`` to skip
 the backlog); the outputs are idempotent either way.
+
+With ``--recovery-dir`` each worker also records, in ``RECOVERY_DIR/inflight``, the item it
+is analysing. A message a worker died on is retried once when the flow starts again; one
+that made workers die ``--quarantine-after`` times (default 2) is skipped: it goes to the
+dead-letter topic (kinestream.deadletter) with its topic, partition and offset, and its
+stream gets an error event (quarantined). So one message cannot make the flow die on every
+restart.
+
+Frames mode holds a pose estimator (about 110 MiB) per stream it analyses: a worker runs at
+most ``--max-frame-streams`` frame streams at once (default 14: a 2 GiB budget per worker,
+400 MiB of it for the process itself); one more gets an error event (frame_streams_full)
+and is ended.
 """
 
 from __future__ import annotations
@@ -30,6 +42,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from kinestream.flows.budget import DEFAULT_MAX_FRAME_STREAMS
+from kinestream.flows.inflight import DEFAULT_QUARANTINE_AFTER
 
 
 def add_flow_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,6 +100,20 @@ def add_flow_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     flow.add_argument("--no-frames", action="store_true", help="do not consume the frames topic")
     flow.add_argument(
+        "--max-frame-streams",
+        type=int,
+        default=int(env("KINESTREAM_MAX_FRAME_STREAMS") or DEFAULT_MAX_FRAME_STREAMS),
+        help="frame streams (one pose estimator each, about 110 MiB) a worker runs at once "
+        f"(default {DEFAULT_MAX_FRAME_STREAMS}, or $KINESTREAM_MAX_FRAME_STREAMS)",
+    )
+    flow.add_argument(
+        "--quarantine-after",
+        type=int,
+        default=DEFAULT_QUARANTINE_AFTER,
+        help="with --recovery-dir: skip a message once workers died on it this many times "
+        f"(default {DEFAULT_QUARANTINE_AFTER}: the first death is retried)",
+    )
+    flow.add_argument(
         "--batch-size",
         type=int,
         default=None,
@@ -119,6 +148,13 @@ def run_flow_command(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         print("kinestream flow: --batch-size must be at least 1", file=sys.stderr)
         return 2
+    if args.max_frame_streams < 0 or args.quarantine_after < 1:
+        print(
+            "kinestream flow: --max-frame-streams must be 0 or more and --quarantine-after "
+            "at least 1",
+            file=sys.stderr,
+        )
+        return 2
     if args.database_url is not None:
         from kinestream.store.migrations import schema_problem
 
@@ -133,8 +169,13 @@ def run_flow_command(args: argparse.Namespace) -> int:
         frames=not args.no_frames,
         from_end=args.from_end,
         tail=not args.stop_at_end,
-        stream=StreamSettings(idle_timeout_s=args.idle_timeout_s),
+        stream=StreamSettings(
+            idle_timeout_s=args.idle_timeout_s, max_frame_streams=args.max_frame_streams
+        ),
         kafka_batch_size=args.batch_size,
+        inflight_dir=args.recovery_dir / "inflight" if args.recovery_dir is not None else None,
+        process_id=args.process_id or 0,
+        quarantine_after=args.quarantine_after,
     )
     recovery = None
     if args.recovery_dir is not None:

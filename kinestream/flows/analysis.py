@@ -12,6 +12,12 @@ flow never stops on bad input; one without a usable key becomes an error of the 
 ``_unkeyed``, which no session has. See :mod:`kinestream.flows.stream_logic` for the session
 lifecycle and :mod:`kinestream.wire` for every format.
 
+With a recovery directory, each worker records the item it is analysing
+(:mod:`kinestream.flows.inflight`); a message that made workers die twice is quarantined
+when the flow starts again: it goes to the ``deadletter`` topic (with its topic, partition
+and offset) and becomes an ``error`` event (``quarantined``) of its stream, instead of
+killing the flow on every restart.
+
 Run it with ``kinestream flow`` (see ``kinestream flow --help``), or directly::
 
     KINESTREAM_KAFKA=127.0.0.1:9092 python -m bytewax.run kinestream.flows.analysis:flow
@@ -22,10 +28,13 @@ access.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import bytewax.operators as op
@@ -45,6 +54,14 @@ from kinestream import wire
 from kinestream.connectors.database import DatabaseSink, RefusalOutlet
 from kinestream.connectors.jpeg import decode_jpeg
 from kinestream.events import AnalysisEvent
+from kinestream.flows.budget import DEFAULT_MAX_FRAME_STREAMS
+from kinestream.flows.inflight import (
+    DEFAULT_QUARANTINE_AFTER,
+    Identity,
+    InflightLog,
+    crash_hook_from_env,
+    identity_of,
+)
 from kinestream.flows.stream_logic import (
     Analyzer,
     AnalyzerFactory,
@@ -64,6 +81,8 @@ Decoded = tuple[Literal["ok"], KeyedInput] | tuple[Literal["error"], SessionEven
 
 UNKEYED_STREAM = "_unkeyed"
 """Stream id given to errors of messages without a usable key (never a session's)."""
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +106,12 @@ class FlowSettings:
     kafka_config: Mapping[str, str] = field(default_factory=dict)
     database_batch_rows: int = 5000
     flow_id: str = "kinestream_analysis"
+    inflight_dir: Path | None = None
+    """Where each worker records the item it is analysing (``RECOVERY_DIR/inflight``);
+    ``None``: no crash-loop guard (:mod:`kinestream.flows.inflight`)."""
+    process_id: int = 0
+    quarantine_after: int = DEFAULT_QUARANTINE_AFTER
+    """Deaths on one message before a start skips it."""
 
     @property
     def source_batch_size(self) -> int:
@@ -99,7 +124,8 @@ class FlowSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FlowSettings:
         """Read ``KINESTREAM_KAFKA`` (comma-separated brokers), ``KINESTREAM_DATABASE_URL``,
         ``KINESTREAM_TOPIC_*``, ``KINESTREAM_FRAMES`` (``0`` to skip frames),
-        ``KINESTREAM_IDLE_TIMEOUT_S`` and ``KINESTREAM_FROM_END`` (``1``)."""
+        ``KINESTREAM_IDLE_TIMEOUT_S``, ``KINESTREAM_MAX_FRAME_STREAMS`` and
+        ``KINESTREAM_FROM_END`` (``1``)."""
         env = os.environ if environ is None else environ
         brokers = tuple(
             b.strip() for b in env.get("KINESTREAM_KAFKA", "127.0.0.1:9092").split(",") if b
@@ -107,6 +133,9 @@ class FlowSettings:
         stream = StreamSettings(
             idle_timeout_s=float(env.get("KINESTREAM_IDLE_TIMEOUT_S", "30")),
             end_grace_s=float(env.get("KINESTREAM_END_GRACE_S", "5")),
+            max_frame_streams=int(
+                env.get("KINESTREAM_MAX_FRAME_STREAMS", str(DEFAULT_MAX_FRAME_STREAMS))
+            ),
         )
         return cls(
             brokers=brokers,
@@ -127,6 +156,7 @@ class FlowIO:
     events: Sink[OutMessage] | None = None
     webhooks: Sink[OutMessage] | None = None
     database: Sink[SessionEvent] | None = None
+    deadletter: Sink[OutMessage] | None = None
     analyzer_factory: AnalyzerFactory | None = None
     estimator_factory: EstimatorFactory | None = None
 
@@ -134,11 +164,15 @@ class FlowIO:
 # --- steps -------------------------------------------------------------------------------
 
 
-def decode_message(topics: wire.Topics, msg: RawMessage) -> Decoded:
+def decode_message(
+    topics: wire.Topics, msg: RawMessage, quarantined: Mapping[Identity, int] | None = None
+) -> Decoded:
     """Decode one consumed message by its topic.
 
     A message of a known stream that cannot be decoded goes to that stream's step as a
-    :class:`BadMessage`; one without a usable key becomes an ``error`` event at once.
+    :class:`BadMessage`; one without a usable key becomes an ``error`` event at once. So
+    does a message among ``quarantined`` (items workers died on, with how many times): its
+    :class:`BadMessage` carries the dead letter.
     """
     try:
         stream_id = wire.decode_key(msg.key)
@@ -156,7 +190,41 @@ def decode_message(topics: wire.Topics, msg: RawMessage) -> Decoded:
             raise wire.WireError(f"message from unexpected topic {msg.topic!r}")
     except wire.WireError as exc:
         return "ok", (stream_id, _bad_message(msg, exc))
+    except Exception as exc:  # a decoder bug must not stop the flow either
+        _log.exception("decoding a message of stream %r failed", stream_id)
+        return "ok", (stream_id, _bad_message(msg, exc))
+    if quarantined:
+        deaths = quarantined.get(identity_of(stream_id, item))
+        if deaths is not None:
+            return "ok", (stream_id, _quarantine(topics, msg, deaths))
     return "ok", (stream_id, item)
+
+
+def _quarantine(topics: wire.Topics, msg: RawMessage, deaths: int) -> BadMessage:
+    why = (
+        f"the dataflow's worker died {deaths} times while processing this message (a crash, "
+        "or killed, or out of memory); it was skipped when the flow started again"
+    )
+    letter = wire.QuarantinedMessage(
+        "worker_died",
+        why,
+        msg.key,
+        msg.value,
+        tuple((name, value or b"") for name, value in msg.headers or ()),
+        msg.topic,
+        msg.partition,
+        msg.offset,
+    )
+    bad = _bad_message(msg, wire.WireError(f"{why}; it is on the topic {topics.deadletter}"))
+    return BadMessage(bad.seq, bad.index, bad.message, "quarantined", letter)
+
+
+def _dead_letter_message(item: KeyedInput) -> OutMessage | None:
+    letter = item[1].dead_letter if isinstance(item[1], BadMessage) else None
+    if letter is None:
+        return None
+    key, value, headers = wire.encode_quarantined(letter)
+    return KafkaSinkMessage(key, value, headers=headers)
 
 
 def _bad_message(msg: RawMessage, exc: Exception) -> BadMessage:
@@ -165,7 +233,8 @@ def _bad_message(msg: RawMessage, exc: Exception) -> BadMessage:
     seq = wire.header_seq(msg.headers)
     where = f"topic {msg.topic}, partition {msg.partition}, offset {msg.offset}"
     index = zlib.crc32(where.encode()) & 0x7FFFFFFF
-    return BadMessage(seq if seq is not None else -1, index, f"{exc} ({where})")
+    code = exc.code if isinstance(exc, wire.WireError) else wire.BAD_MESSAGE
+    return BadMessage(seq if seq is not None else -1, index, f"{exc} ({where})", code)
 
 
 def _unkeyed_error(msg: RawMessage, exc: Exception) -> SessionEvent:
@@ -179,8 +248,24 @@ def event_message(out: SessionEvent) -> OutMessage | None:
     """The events-topic message of one output (``None`` for a session announcement)."""
     if out.event is None:
         return None
-    key, value, headers = wire.encode_event(out.event)
+    try:
+        key, value, headers = wire.encode_event(out.event)
+    except wire.WireError as exc:
+        key, value, headers = wire.encode_event(_unencodable(out.event, exc))
     return KafkaSinkMessage(key, value, headers=headers)
+
+
+def _unencodable(event: AnalysisEvent, exc: Exception) -> AnalysisEvent:
+    """The ``error`` event that stands in, at the same position, for an event that JSON
+    cannot carry (a non-finite number from an analysis gone wrong)."""
+    _log.error("stream %r: %s event not encodable: %s", event.stream_id, event.event_type, exc)
+    capture = event.capture_time_s if math.isfinite(event.capture_time_s) else 0.0
+    message = f"a {event.event_type} event could not be encoded ({exc}); this error replaces it"
+    payload = {"code": "unencodable_event", "message": message}
+    index = 1_000_000 + event.index  # apart from the analysis's own errors at this seq
+    return AnalysisEvent(
+        "error", event.stream_id, event.seq, capture, payload, index, event.position
+    )
 
 
 def webhook_message(out: SessionEvent) -> OutMessage | None:
@@ -201,7 +286,10 @@ def webhook_message(out: SessionEvent) -> OutMessage | None:
         sport=session.sport,
         athlete_id=session.athlete_id,
     )
-    key, value = wire.encode_webhook(item)
+    try:
+        key, value = wire.encode_webhook(item)
+    except wire.WireError as exc:
+        key, value = wire.encode_webhook(replace(item, event=_unencodable(event, exc)))
     return KafkaSinkMessage(key, value)
 
 
@@ -260,10 +348,21 @@ def build_flow(settings: FlowSettings, io: FlowIO | None = None) -> Dataflow:
     messages = op.filter_map(
         "messages", raw, lambda m: m if isinstance(m, KafkaSourceMessage) else None
     )
-    decoded = op.map("decode", messages, lambda m: decode_message(settings.topics, m))
+    inflight = None
+    if settings.inflight_dir is not None:
+        inflight = InflightLog(
+            settings.inflight_dir, settings.process_id, settings.quarantine_after
+        )
+    quarantined = inflight.quarantined if inflight is not None else None
+    decoded = op.map("decode", messages, lambda m: decode_message(settings.topics, m, quarantined))
     branches = op.branch("decoded_ok", decoded, lambda d: d[0] == "ok")
     items = op.map("unwrap", branches.trues, _unwrap_item)
     bad = op.map("bad_messages", branches.falses, _unwrap_error)
+    if quarantined:
+        _log.warning("quarantining what workers died on: %s", sorted(quarantined))
+        letters = op.filter_map("quarantined", items, _dead_letter_message)
+        deadletter = io.deadletter or _kafka_sink(settings, settings.topics.deadletter)
+        op.output("deadletter_out", letters, deadletter)
 
     measured = op.flat_map_batch("measure", items, measure_poses)
     keyed = op.key_on("key_by_stream", measured, lambda item: item[0])
@@ -273,6 +372,8 @@ def build_flow(settings: FlowSettings, io: FlowIO | None = None) -> Dataflow:
         settings.stream,
         (io.estimator_factory or default_estimator_factory) if frames else None,
         decode_jpeg if frames else None,
+        inflight,
+        crash_hook_from_env(),
     )
     analysed = op.key_rm("unkey", op.stateful("analyze", keyed, builder))
     outputs = op.merge("outputs", analysed, bad)
@@ -302,7 +403,11 @@ def measure_poses(batch: list[KeyedInput]) -> list[KeyedInput]:
     at = [i for i, (_, item) in enumerate(batch) if isinstance(item, PoseSample)]
     if not at:
         return batch
-    samples = measure_samples([batch[i][1] for i in at])  # type: ignore[misc]
+    try:
+        samples = measure_samples([batch[i][1] for i in at])  # type: ignore[misc]
+    except Exception:  # each stream's analyzer measures its own, and fails on its own
+        _log.exception("measuring a batch of %d poses failed; passed on unmeasured", len(at))
+        return batch
     out = list(batch)
     for i, sample in zip(at, samples, strict=True):
         out[i] = (batch[i][0], sample)
@@ -325,9 +430,7 @@ def _kafka_sink(settings: FlowSettings, topic: str) -> KafkaSink:
 
 
 def _log_consumer_error(step_id: str, error: KafkaError[Any, Any]) -> None:
-    import logging
-
-    logging.getLogger(__name__).warning("%s: Kafka consumer error %s", step_id, error.err)
+    _log.warning("%s: Kafka consumer error %s", step_id, error.err)
 
 
 def __getattr__(name: str) -> Dataflow:

@@ -13,7 +13,19 @@ lifecycle:
   or for ``end_grace_s``, whichever comes first;
 - no input for ``idle_timeout_s`` finishes the analyzer with ``finish("idle")``;
 - a message of the stream that could not be decoded (:class:`BadMessage`) becomes an
-  ``error`` event of the stream (code ``bad_message``);
+  ``error`` event of the stream, with the decoder's code (``bad_message``,
+  ``bad_capture_time``, ``bad_seq``, ``too_large``; ``quarantined`` for a message a worker
+  died on, see :mod:`kinestream.flows.inflight`);
+- nothing a stream sends can raise out of this step: a frame that cannot be decoded or
+  whose pose estimation fails is that frame's ``error`` event (``bad_frame``, ``too_large``,
+  ``pose_estimation_failed``) and the stream goes on; an exception in the stream's analysis
+  is an ``error`` event (``analysis_failed``) and ends the stream with that reason (its
+  analyzer's state may be half updated), with a ``session_summary``;
+- frames mode runs one pose estimator per stream (about :data:`ESTIMATOR_MEMORY_MIB` MiB
+  each): a worker runs at most ``max_frame_streams`` of them (see
+  :data:`DEFAULT_MAX_FRAME_STREAMS`); a frame stream past that gets an ``error`` event
+  (``frame_streams_full``) and is ended with that reason. An ended stream closes its
+  estimator at once;
 - capture times must be Unix seconds (they become the stored times): a stream whose first
   frame's time is before ``EARLIEST_UNIX_S`` gets one ``quality_warning``
   (``relative_clock``).
@@ -41,6 +53,7 @@ Stream ids are meant to be single-use: one that comes back after that opens a ne
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,9 +64,23 @@ import numpy.typing as npt
 from bytewax.operators import StatefulLogic
 
 from kinestream.events import AnalysisEvent
+from kinestream.flows.budget import (
+    DEFAULT_MAX_FRAME_STREAMS,
+    ESTIMATOR_MEMORY_MIB,
+    FrameStreamBudget,
+)
+from kinestream.flows.inflight import (
+    KIND_FRAME,
+    KIND_POSE,
+    InflightLog,
+    die_like_a_native_crash,
+    identity_of,
+)
 from kinestream.operators.pose import PoseEstimator, PoseSample
 from kinestream.session import SessionEvent
-from kinestream.wire import EndMessage, Frame, StartMessage
+from kinestream.wire import EndMessage, Frame, QuarantinedMessage, StartMessage
+
+_log = logging.getLogger(__name__)
 
 
 class Analyzer(Protocol):
@@ -90,6 +117,10 @@ class BadMessage:
     seq: int
     index: int
     message: str
+    code: str = "bad_message"
+    """The error event's code: the decoder's (:class:`~kinestream.wire.WireError`)."""
+    dead_letter: QuarantinedMessage | None = None
+    """A quarantined message, for the ``deadletter`` topic (see ``inflight``)."""
 
 
 StreamInput = StartMessage | EndMessage | PoseSample | Frame | BadMessage
@@ -108,6 +139,8 @@ class StreamSettings:
     max_pending: int = 3000
     """Samples held for a stream whose start has not arrived: 100 s at 30 fps (a catch-up
     after downtime reads poses and control at different paces, so hold generously)."""
+    max_frame_streams: int = DEFAULT_MAX_FRAME_STREAMS
+    """Frame streams (each with its own pose estimator) one worker runs at once."""
 
 
 @dataclass(slots=True)
@@ -141,6 +174,10 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
     estimator_factory: EstimatorFactory | None = None
     jpeg_decoder: JpegDecoder | None = None
     clock: Clock = _utc_now
+    budget: FrameStreamBudget | None = None
+    inflight: InflightLog | None = None
+    crash_on: tuple[str, int] | None = None
+    """Test-only: die like a native crash on this (stream id, seq) (see ``inflight``)."""
     _estimator: PoseEstimator | None = field(default=None, init=False, repr=False)
     _deadline: datetime | None = field(default=None, init=False, repr=False)
 
@@ -155,12 +192,33 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         return self.state.stream_id
 
     def on_item(self, value: KeyedInput) -> tuple[Iterable[SessionEvent], bool]:
-        """Handle one control message, pose sample or frame."""
+        """Handle one control message, pose sample or frame; never raises."""
         stream_id, item = value
         if not self.state.stream_id:
             self.state.stream_id = stream_id
         if self.state.ended:
             return [], StatefulLogic.RETAIN
+        inflight = self.inflight
+        if inflight is None:
+            return self._guarded(item)
+        identity = identity_of(stream_id, item)
+        inflight.begin(identity)
+        try:
+            if self.crash_on is not None:
+                self._test_crash(identity)
+            return self._guarded(item)
+        finally:
+            inflight.end()
+
+    def _guarded(self, item: StreamInput) -> tuple[Iterable[SessionEvent], bool]:
+        try:
+            return self._on_item(item)
+        except Exception as exc:  # a bug; the analysis's own failures are handled below
+            _log.exception("stream %r: failed on %s", self.stream_id, type(item).__name__)
+            seq = getattr(item, "seq", -1)
+            return self._out([self._error(seq, "internal_error", exc)]), StatefulLogic.RETAIN
+
+    def _on_item(self, item: StreamInput) -> tuple[Iterable[SessionEvent], bool]:
         if isinstance(item, StartMessage):
             return self._on_start(item)
         if isinstance(item, EndMessage):
@@ -172,7 +230,7 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
                 self.stream_id,
                 item.seq,
                 0.0,
-                {"code": "bad_message", "message": item.message},
+                {"code": item.code, "message": item.message},
                 index=item.index,
             )
             return self._out([error]), StatefulLogic.RETAIN
@@ -180,6 +238,8 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         if self.state.analyzer is None:
             return self._hold(item), StatefulLogic.RETAIN
         out = self._analyse(item)
+        if self.state.ended:
+            return out, StatefulLogic.RETAIN
         end = self.state.end
         if end is not None and end.last_seq is not None and self.state.highest_seq >= end.last_seq:
             return [*out, *self._finish("end")], StatefulLogic.RETAIN
@@ -229,7 +289,9 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         self.state.session, self.state.analyzer, self.state.pending = start, analyzer, ()
         out = [SessionEvent(self.stream_id, start, None)]
         for item in pending:
-            out.extend(self._analyse(item))
+            out.extend(self._analyse_held(item))
+            if self.state.ended:
+                return out, StatefulLogic.RETAIN
         end = self.state.end
         if end is not None and (end.last_seq is None or self.state.highest_seq >= end.last_seq):
             return [*out, *self._finish("end")], StatefulLogic.RETAIN
@@ -247,15 +309,42 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
             return [], StatefulLogic.RETAIN
         return self._finish("end"), StatefulLogic.RETAIN
 
-    def _finish(self, reason: str) -> list[SessionEvent]:
-        """Finish the analysis; keep only a marker that the stream ended, for a while."""
-        assert self.state.analyzer is not None
-        events = self.state.analyzer.finish(reason)
+    def _finish(self, reason: str, before: Iterable[AnalysisEvent] = ()) -> list[SessionEvent]:
+        """Finish the analysis (after ``before``, the events that ended it); keep only a
+        marker that the stream ended, for a while."""
+        analyzer = self.state.analyzer
+        assert analyzer is not None
+        events = list(before)
+        try:
+            events.extend(analyzer.finish(reason))
+        except Exception as exc:
+            _log.exception("stream %r: the analysis could not finish", self.stream_id)
+            events.append(self._error(self.state.highest_seq, "analysis_failed", exc))
+            events.append(self._summary_without_analyzer(analyzer, reason))
         self._close_estimator()
         out = self._out(events)
         self.state = StreamSnapshot(self.stream_id, emitted=self.state.emitted, ended=True)
         self._touch()
         return out
+
+    def _summary_without_analyzer(self, analyzer: Analyzer, reason: str) -> AnalysisEvent:
+        """The ``session_summary`` of a stream whose analyzer failed: what it had counted."""
+        assert self.state.session is not None
+        counts = {name: getattr(analyzer, name, None) for name in ("reps", "frames")}
+        return AnalysisEvent(
+            "session_summary",
+            self.stream_id,
+            max(self.state.highest_seq, 0),
+            0.0,
+            {
+                "sport": self.state.session.sport.value,
+                **{k: v if isinstance(v, int) else None for k, v in counts.items()},
+                "dropped_frames": None,
+                "duration_s": None,
+                "best": {},
+                "reason": reason,
+            },
+        )
 
     def _hold(self, item: PoseSample | Frame) -> list[SessionEvent]:
         pending = (*self.state.pending, item)
@@ -293,23 +382,73 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
 
     # -- analysis ---------------------------------------------------------------------------
 
+    def _analyse_held(self, item: PoseSample | Frame) -> list[SessionEvent]:
+        """Analyse a sample held until the start came, unless a worker died on it."""
+        inflight = self.inflight
+        if inflight is None:
+            return self._analyse(item)
+        identity = identity_of(self.stream_id, item)
+        deaths = inflight.quarantined.get(identity)
+        if deaths is not None:
+            message = (
+                f"{type(item).__name__.lower()} {item.seq} skipped: the dataflow's worker died "
+                f"{deaths} times while analysing it (it had been held for the start)"
+            )
+            return self._out(
+                [
+                    AnalysisEvent(
+                        "error",
+                        self.stream_id,
+                        item.seq,
+                        0.0,
+                        {"code": "quarantined", "message": message},
+                    )
+                ]
+            )
+        inflight.begin(identity)
+        if self.crash_on is not None:
+            self._test_crash(identity)
+        return self._analyse(item)
+
     def _analyse(self, item: PoseSample | Frame) -> list[SessionEvent]:
-        assert self.state.analyzer is not None
+        analyzer = self.state.analyzer
+        assert analyzer is not None
         if isinstance(item, Frame):
             sample_or_error = self._estimate(item)
             if isinstance(sample_or_error, AnalysisEvent):
+                if sample_or_error.payload["code"] == "frame_streams_full":
+                    return self._finish("frame_streams_full", [sample_or_error])
                 return self._out([sample_or_error])
             sample = sample_or_error
         else:
             sample = item
-        analyzer = self.state.analyzer
         first = self.state.highest_seq < 0
         if sample.seq > self.state.highest_seq:
             self.state.highest_seq = sample.seq
-        events = analyzer.process(sample)
+        try:
+            events = analyzer.process(sample)
+        except Exception as exc:
+            # The analyzer may be half updated: end the stream rather than trust it.
+            _log.exception("stream %r: the analysis failed on seq %d", self.stream_id, sample.seq)
+            failure = self._error(sample.seq, "analysis_failed", exc, sample.timestamp_s)
+            return self._finish("analysis_failed", [failure])
         if first and sample.timestamp_s < EARLIEST_UNIX_S:
             events.insert(0, self._relative_clock_warning(sample))
         return self._out(events)
+
+    def _error(
+        self, seq: int, code: str, exc: BaseException, capture_time_s: float = 0.0
+    ) -> AnalysisEvent:
+        message = f"{type(exc).__name__}: {exc}"[:500]
+        return AnalysisEvent(
+            "error", self.stream_id, seq, capture_time_s, {"code": code, "message": message}
+        )
+
+    def _test_crash(self, identity: tuple[str, int, int]) -> None:
+        assert self.crash_on is not None
+        stream_id, kind, seq = identity
+        if (stream_id, seq) == self.crash_on and kind in (KIND_POSE, KIND_FRAME):
+            die_like_a_native_crash()
 
     def _relative_clock_warning(self, sample: PoseSample) -> AnalysisEvent:
         # Not about one frame, but the stream's clock: seq -1 keeps its id apart from the
@@ -340,13 +479,32 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
     def _estimate(self, frame: Frame) -> PoseSample | AnalysisEvent:
         if self.estimator_factory is None or self.jpeg_decoder is None:
             return self._frame_error(frame, "frames_disabled", "this flow has no pose estimator")
+        if self._estimator is None:
+            budget = self.budget
+            if budget is not None and not budget.acquire():
+                return self._frame_error(
+                    frame,
+                    "frame_streams_full",
+                    f"this worker already runs {budget.limit} frame streams, its limit (each "
+                    f"holds a pose estimator of about {ESTIMATOR_MEMORY_MIB} MiB); the stream "
+                    "is ended: send poses estimated on the client, or try again later",
+                )
+            try:
+                self._estimator = self.estimator_factory()
+            except Exception:
+                if budget is not None:
+                    budget.release()
+                raise
         try:
             rgb = self.jpeg_decoder(frame.jpeg)
-        except ValueError as exc:
-            return self._frame_error(frame, "bad_frame", str(exc))
-        if self._estimator is None:
-            self._estimator = self.estimator_factory()
-        return self._estimator.estimate(rgb, frame.seq, frame.timestamp_s)
+        except Exception as exc:  # cv2.error as well as ValueError
+            return self._frame_error(frame, getattr(exc, "code", "bad_frame"), str(exc))
+        try:
+            return self._estimator.estimate(rgb, frame.seq, frame.timestamp_s)
+        except Exception as exc:
+            return self._frame_error(
+                frame, "pose_estimation_failed", f"{type(exc).__name__}: {exc}"
+            )
 
     def _frame_error(self, frame: Frame, code: str, message: str) -> AnalysisEvent:
         return AnalysisEvent(
@@ -358,9 +516,15 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         )
 
     def _close_estimator(self) -> None:
-        if self._estimator is not None:
-            self._estimator.close()
-            self._estimator = None
+        estimator, self._estimator = self._estimator, None
+        if estimator is None:
+            return
+        if self.budget is not None:
+            self.budget.release()
+        try:
+            estimator.close()
+        except Exception:
+            _log.exception("stream %r: closing its pose estimator failed", self.stream_id)
 
     def _touch(self, seconds: float | None = None) -> None:
         wait = self.settings.idle_timeout_s if seconds is None else seconds
@@ -372,8 +536,14 @@ def stream_logic_builder(
     settings: StreamSettings,
     estimator_factory: EstimatorFactory | None = None,
     jpeg_decoder: JpegDecoder | None = None,
+    inflight: InflightLog | None = None,
+    crash_on: tuple[str, int] | None = None,
 ) -> Callable[[StreamSnapshot | None], StreamLogic]:
-    """Return the builder Bytewax's ``stateful`` operator calls for each new stream id."""
+    """Return the builder Bytewax's ``stateful`` operator calls for each new stream id.
+
+    The frame streams' budget (``settings.max_frame_streams``) is shared by the streams of
+    each worker."""
+    budget = FrameStreamBudget(settings.max_frame_streams) if estimator_factory else None
 
     def build(resume: StreamSnapshot | None) -> StreamLogic:
         return StreamLogic(
@@ -382,6 +552,9 @@ def stream_logic_builder(
             state=resume if resume is not None else StreamSnapshot(),
             estimator_factory=estimator_factory,
             jpeg_decoder=jpeg_decoder,
+            budget=budget,
+            inflight=inflight,
+            crash_on=crash_on,
         )
 
     return build

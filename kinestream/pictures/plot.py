@@ -1,10 +1,12 @@
 """The session plot: CoM height and velocity against time, phases shaded, reps marked.
 
 Two stacked axes share the time axis (seconds from the first analysed frame). Each phase
-of a repetition is a shaded span on both axes (the resting phases, and calibration, are
-not shaded); each repetition gets a dashed line at takeoff and a dotted one at landing on
-both axes, and its jump height written above its flight. Drawn with matplotlib's Agg
-canvas, without pyplot (no global state, no display needed).
+interval of a repetition is one shaded band on both axes (the resting phases, and
+calibration, are not shaded): bands never overlap, and a phase entered again while it was
+still on (or entered back in time) extends its band rather than adding one. Each
+repetition gets a dashed line at takeoff and a dotted one at landing on both axes, and its
+jump height written above its flight. Drawn with matplotlib's Agg canvas, without pyplot
+(no global state, no display needed).
 
 Artists carry ids (``Artist.get_gid``) that say what they show: ``phase:<phase>:<rep>``
 for a shaded span, ``takeoff:<rep>`` / ``landing:<rep>`` for the lines, ``rep:<rep>`` for
@@ -22,7 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from kinestream.pictures.trace import SessionTrace
+from kinestream.pictures.trace import PhaseSpan, SessionTrace
 
 FIGURE_SIZE_IN: Final = (12.0, 6.0)
 DPI: Final = 100
@@ -57,7 +59,7 @@ def session_figure(trace: SessionTrace, title: str) -> Figure:
     figure.suptitle(title, x=0.01, ha="left")
 
     shown: dict[str, str] = {}
-    for span in trace.phase_spans():
+    for span in phase_bands(trace.phase_spans()):
         if span.phase in RESTING_PHASES:
             continue
         colour = PHASE_COLOURS.get(span.phase, OTHER_PHASE_COLOUR)
@@ -96,6 +98,22 @@ def session_figure(trace: SessionTrace, title: str) -> Figure:
         handles = [Patch(color=c, alpha=0.35, label=p) for p, c in shown.items()]
         figure.legend(handles=handles, loc="outside upper right", fontsize=8, ncols=len(handles))
     return figure
+
+
+def phase_bands(spans: list[PhaseSpan]) -> list[PhaseSpan]:
+    """One band per phase interval: each span starts no earlier than the previous one
+    ended, empty spans go, and a span of the same phase and rep as the one before joins
+    it."""
+    bands: list[PhaseSpan] = []
+    for span in spans:
+        start_s = max(span.start_s, bands[-1].end_s) if bands else span.start_s
+        end_s = max(span.end_s, start_s)
+        last = bands[-1] if bands else None
+        if last is not None and (last.phase, last.rep) == (span.phase, span.rep):
+            bands[-1] = PhaseSpan(last.phase, last.rep, last.start_s, end_s)
+        elif end_s > start_s:
+            bands.append(PhaseSpan(span.phase, span.rep, start_s, end_s))
+    return bands
 
 
 def save_session_plot(trace: SessionTrace, path: str | Path, title: str) -> None:

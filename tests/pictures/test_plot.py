@@ -12,7 +12,12 @@ import pytest
 
 from kinestream.commands.simulate import simulate
 from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
-from kinestream.pictures.plot import RESTING_PHASES, save_session_plot, session_figure
+from kinestream.pictures.plot import (
+    RESTING_PHASES,
+    phase_bands,
+    save_session_plot,
+    session_figure,
+)
 from kinestream.pictures.trace import SessionTrace
 from kinestream.sports import Sport
 
@@ -75,3 +80,28 @@ def test_a_session_without_reps_still_plots(tmp_path: Path) -> None:
     assert gids(figure.axes[0].patches, "phase:") == []
     save_session_plot(SessionTrace(), tmp_path / "empty.png", "empty")
     assert (tmp_path / "empty.png").stat().st_size > 0
+
+
+def test_one_band_per_phase_interval_whatever_the_phase_machine_did() -> None:
+    # The frontal-clip pattern: standing -> flight -> standing on every frame, each flight
+    # at the first one's time (so each standing "ends" before it began), then a phase time
+    # going backwards. The flights are one interval, 1.209 s to the last standing: one band.
+    trace = SessionTrace()
+    trace.times_s = [0.0, 5.0]
+    trace.com_height_m = [0.0, 0.0]
+    trace.com_velocity_m_s = [0.0, 0.0]
+    trace.phases = ["standing", "standing"]
+    trace.changes = [(0.0, "standing", 0)]
+    for k in range(40):
+        trace.changes += [(1.209, "flight", 1), (1.21 + 0.016 * k, "standing", 0)]
+    trace.changes += [(4.837, "eccentric", 1), (4.287, "concentric", 1)]
+    bands = phase_bands(trace.phase_spans())
+    assert [(b.phase, b.start_s, b.end_s) for b in bands] == [
+        ("standing", 0.0, 1.209),
+        ("flight", 1.209, pytest.approx(1.21 + 0.016 * 39)),
+        ("standing", pytest.approx(1.21 + 0.016 * 39), 4.837),
+        ("concentric", 4.837, 5.0),
+    ]
+    figure = session_figure(trace, "flicker")
+    for axes in figure.axes:
+        assert gids(axes.patches, "phase:") == ["phase:concentric:1", "phase:flight:1"]
