@@ -5,7 +5,9 @@ matches each event in PostgreSQL, and POSTs each signed delivery. A failed attem
 tried again --retry-base-s later, then twice as long after each further failure (at most
 --retry-cap-s); after --max-attempts the delivery is dead and goes to the dead-letter
 topic. Run as many dispatchers side by side as you like (same group id): they share the
-topic's partitions and the database's due deliveries. On SIGTERM or SIGINT it finishes
+topic's partitions and the database's due deliveries; when one dies, the others take its
+partitions within --session-timeout-s (10 s), or it takes them back at once when restarted
+with the same --instance-id. On SIGTERM or SIGINT it finishes
 the deliveries in flight (at most --timeout-s) and exits.
 
     kinestream webhooks --brokers kafka:9092 --database-url postgresql://..."""
@@ -62,6 +64,22 @@ def add_webhooks_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
     _number(hooks, "--retry-base-s", float, "2", "delay after the first failure, then doubling")
     _number(hooks, "--retry-cap-s", float, "3600", "longest delay between two attempts")
     _number(hooks, "--poll-interval-s", float, "1", "how often to look for due deliveries")
+    _number(
+        hooks,
+        "--session-timeout-s",
+        float,
+        "10",
+        "how soon the others take over the webhooks topic from a dispatcher that died"
+        " (at least the broker's group.min.session.timeout.ms, 6 s by default)",
+    )
+    hooks.add_argument(
+        "--instance-id",
+        default=env("KINESTREAM_WEBHOOKS_INSTANCE_ID") or None,
+        metavar="ID",
+        help="static consumer-group member id, unique per dispatcher and kept across its"
+        " restarts (e.g. the pod name): restarted, it takes its partitions back at once"
+        " (default: $KINESTREAM_WEBHOOKS_INSTANCE_ID, else a dynamic member)",
+    )
     hooks.add_argument(
         "--allow-private",
         action="store_true",
@@ -139,6 +157,8 @@ def run_webhooks_command(args: argparse.Namespace) -> int:
             allow_private=args.allow_private,
             ca_file=args.ca_file,
             poll_interval_s=args.poll_interval_s,
+            session_timeout_s=args.session_timeout_s,
+            instance_id=args.instance_id,
         )
     except ValueError as exc:
         print(f"kinestream webhooks: {exc}", file=sys.stderr)

@@ -8,11 +8,13 @@
     receivers ◄──────────────── signed POST ──────────── delivery loop ──► dead-letter topic
 
 Intake
-    Reads :class:`~kinestream.wire.WebhookEvent` messages with a consumer group, matches
-    each against the registered webhooks (same API key, subscribed event type, sport and
-    analysis unset or equal) and records one pending delivery per match
-    (:func:`~kinestream.webhooks.deliveries.record_deliveries`). Offsets are
-    committed only after a batch's deliveries are committed to the database, so a crash
+    Reads :class:`~kinestream.wire.WebhookEvent` messages with a consumer group (a short
+    session timeout, 10 s by default, so that a dispatcher that dies hands its partitions
+    to the others quickly; optionally a static member id, so that one restarted in place
+    takes them back at once), matches each against the registered webhooks (same API key,
+    subscribed event type, sport and analysis unset or equal) and records one pending
+    delivery per match (:func:`~kinestream.webhooks.deliveries.record_deliveries`). Offsets
+    are committed only after a batch's deliveries are committed to the database, so a crash
     re-reads the batch; delivery ids are deterministic, so re-reading inserts nothing twice.
     Messages that do not decode are logged and skipped.
 
@@ -139,6 +141,15 @@ class DispatcherSettings:
     poll_interval_s: float = 1.0
     """How often the database is asked for due deliveries when nothing else wakes the loop."""
     kafka_batch_size: int = 500
+    session_timeout_s: float = 10.0
+    """How long the consumer group waits for a dispatcher that stopped heartbeating (killed,
+    cut off) before its partitions go to the others: the longest pause in reading the
+    webhooks topic after a dispatcher dies (Kafka's default is 45 s). At least the broker's
+    ``group.min.session.timeout.ms`` (6 s by default)."""
+    instance_id: str | None = None
+    """A static group member id (``group.instance.id``), unique per dispatcher and kept
+    across its restarts (say, the pod's name): a dispatcher restarted with the same id gets
+    its partitions back at once, without a rebalance. ``None``: a dynamic member."""
 
     def __post_init__(self) -> None:
         if not self.brokers:
@@ -151,6 +162,12 @@ class DispatcherSettings:
             raise ValueError(f"poll interval must be positive, got {self.poll_interval_s!r} s")
         if self.kafka_batch_size < 1:
             raise ValueError(f"Kafka batch size must be at least 1, got {self.kafka_batch_size!r}")
+        if not 1 <= self.session_timeout_s <= 3600:
+            raise ValueError(
+                f"session timeout must be between 1 and 3600 s, got {self.session_timeout_s!r}"
+            )
+        if self.instance_id is not None and not self.instance_id.strip():
+            raise ValueError("an instance id must not be empty")
 
 
 class DispatcherError(RuntimeError):
@@ -212,10 +229,13 @@ class WebhookDispatcher:
         s = self._settings
         await _check_database(s.database_url)
         _log.info(
-            "webhook dispatcher starting: topic %s, group %s, dead letters to %s,"
-            " %d concurrent, %g s timeout, %d attempts (retry after %g s doubling to %g s)%s",
+            "webhook dispatcher starting: topic %s, group %s (%s, %g s session timeout),"
+            " dead letters to %s, %d concurrent, %g s timeout, %d attempts (retry after %g s"
+            " doubling to %g s)%s",
             s.topics.webhooks,
             s.group_id,
+            f"instance {s.instance_id}" if s.instance_id is not None else "dynamic member",
+            s.session_timeout_s,
             s.topics.dead_letters,
             s.concurrency,
             s.timeout_s,
@@ -249,14 +269,7 @@ class WebhookDispatcher:
 
     async def _intake(self) -> None:
         s = self._settings
-        consumer = Consumer(
-            {
-                "bootstrap.servers": ",".join(s.brokers),
-                "group.id": s.group_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-            }
-        )
+        consumer = Consumer(_consumer_config(s))
         consumer.subscribe([s.topics.webhooks])
         db = _Database(s.database_url)
         poll_s = min(_KAFKA_POLL_S, s.poll_interval_s)
@@ -464,6 +477,22 @@ class WebhookDispatcher:
         except TimeoutError:
             return False
         return True
+
+
+def _consumer_config(s: DispatcherSettings) -> dict[str, str | int | bool]:
+    """The webhooks-topic consumer's settings: a short session, static when given an id."""
+    session_ms = int(s.session_timeout_s * 1000)
+    config: dict[str, str | int | bool] = {
+        "bootstrap.servers": ",".join(s.brokers),
+        "group.id": s.group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": session_ms,
+        "heartbeat.interval.ms": max(100, session_ms // 4),
+    }
+    if s.instance_id is not None:
+        config["group.instance.id"] = s.instance_id
+    return config
 
 
 async def _check_database(url: str) -> None:
