@@ -12,6 +12,11 @@ _API_DESCRIPTION = """\
 Serve the HTTP and WebSocket API (OpenAPI at /docs and /openapi.json): create analyses,
 take their frames or poses, relay their events. The service talks to Kafka and PostgreSQL
 only (run `kinestream db migrate` first); start as many instances as needed side by side.
+
+Each instance also ends the analyses the dataflow no longer finishes: a stop not confirmed
+within $KINESTREAM_STOP_GRACE_S (default 30) seconds, or nothing stored or sent for
+$KINESTREAM_SESSION_IDLE_TIMEOUT_S (default 120) seconds; it looks every
+$KINESTREAM_REAPER_INTERVAL_S (default 5) seconds.
 """
 
 
@@ -74,14 +79,15 @@ def _run_api(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    settings = replace(
-        ApiSettings.from_env(
+    try:
+        from_env = ApiSettings.from_env(
             {**os.environ, "KINESTREAM_DATABASE_URL": args.database_url},
             topic_prefix=args.topic_prefix,
-        ),
-        brokers=args.brokers,
-        public_base_url=args.public_url,
-    )
+        )
+    except ValueError as error:
+        print(f"kinestream api: {error}", file=sys.stderr)
+        return 2
+    settings = replace(from_env, brokers=args.brokers, public_base_url=args.public_url)
     serve(settings, args.host, args.port, log_level=args.log_level)
     return 0
 

@@ -15,7 +15,9 @@ import httpx
 import psycopg
 import pytest
 
+from kinestream.api.settings import ApiSettings
 from kinestream.cli import main
+from kinestream.store.analyses import SessionTimeouts
 from kinestream.store.api_keys import check_request, create_key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,3 +126,46 @@ def test_kinestream_api_serves_until_stopped(migrated_database: str, kafka_boots
     assert body["ingest"]["kafka"]["control_topic"].startswith("test_api_cli_")
     assert body["watch"]["websocket"].startswith("wss://api.example.com/api/v1/analyses/")
     assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once shut down
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("KINESTREAM_SESSION_IDLE_TIMEOUT_S", "soon", "'soon' is not a number"),
+        ("KINESTREAM_STOP_GRACE_S", "0", "'0' is not a positive number of seconds"),
+        ("KINESTREAM_REAPER_INTERVAL_S", "inf", "'inf' is not a positive number of seconds"),
+    ],
+)
+def test_kinestream_api_refuses_bad_session_timeouts(
+    variable: str,
+    value: str,
+    reason: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    assert main(["api", "--database-url", "postgresql://x/y"]) == 2
+    err = capsys.readouterr().err
+    assert f"kinestream api: {variable}: {reason}" in err, err
+
+
+def test_session_timeouts_come_from_the_environment() -> None:
+    settings = ApiSettings.from_env(
+        {
+            "KINESTREAM_DATABASE_URL": "postgresql://x/y",
+            "KINESTREAM_SESSION_IDLE_TIMEOUT_S": "300",
+            "KINESTREAM_STOP_GRACE_S": "12.5",
+            "KINESTREAM_REAPER_INTERVAL_S": "2",
+        }
+    )
+    defaults = ApiSettings.from_env({"KINESTREAM_DATABASE_URL": "postgresql://x/y"})
+
+    assert (settings.session_timeouts, settings.reaper_interval_s) == (
+        SessionTimeouts(idle_s=300.0, stop_grace_s=12.5),
+        2.0,
+    )
+    assert (defaults.session_timeouts, defaults.reaper_interval_s) == (
+        SessionTimeouts(idle_s=120.0, stop_grace_s=30.0),
+        5.0,
+    )
