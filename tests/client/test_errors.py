@@ -97,7 +97,7 @@ def test_rate_limits_are_raised_with_retry_after(api: Api) -> None:
             client.list_webhooks()
         waited = time.monotonic() - started
     assert "1 active analyses" in streams.value.detail
-    assert streams.value.retry_after_s is None
+    assert streams.value.retry_after_s == 30.0  # the stop grace period
     assert rate.value.status_code == 429
     assert rate.value.detail == "rate limit reached: 2 requests per minute for this key"
     assert rate.value.retry_after_s is not None
