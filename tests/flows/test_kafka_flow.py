@@ -150,14 +150,24 @@ def topics_env(topics: wire.Topics) -> dict[str, str]:
         "KINESTREAM_TOPIC_CONTROL": topics.control,
         "KINESTREAM_TOPIC_EVENTS": topics.events,
         "KINESTREAM_TOPIC_WEBHOOKS": topics.webhooks,
+        "KINESTREAM_TOPIC_DEADLETTER": topics.deadletter,
     }
 
 
-def start_flow(args: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start ``kinestream flow ARGS`` in its own process."""
+def start_flow(
+    args: list[str], env: Mapping[str, str], log: Path, *, frames: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start ``kinestream flow ARGS`` in its own process (poses only, unless ``frames``)."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "kinestream.cli", "flow", "--no-frames", *args],
+            [
+                sys.executable,
+                "-m",
+                "kinestream.cli",
+                "flow",
+                *([] if frames else ["--no-frames"]),
+                *args,
+            ],
             cwd=REPO,
             env={**os.environ, **env},
             stdout=out,
