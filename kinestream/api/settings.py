@@ -11,8 +11,8 @@ from kinestream import wire
 from kinestream.store.analyses import SessionTimeouts
 
 DEFAULT_BROKERS = "127.0.0.1:9092"
-DEFAULT_SESSION_IDLE_TIMEOUT_S = 120.0
-DEFAULT_STOP_GRACE_S = 30.0
+DEFAULT_SESSION_IDLE_TIMEOUT_S = SessionTimeouts().idle_s
+DEFAULT_STOP_GRACE_S = SessionTimeouts().stop_grace_s
 DEFAULT_REAPER_INTERVAL_S = 5.0
 
 
