@@ -39,12 +39,14 @@ services-up: venv
 	@mkdir -p .artifacts/services
 	@kafka=$$(KINESTREAM_PYTHON=$(BIN)/python infra/kafka/kafka.sh start) && \
 	 db=$$(infra/postgres/postgres.sh start) && \
-	 printf 'export KINESTREAM_KAFKA=%s\nexport KINESTREAM_DATABASE_URL=%s\n' "$$kafka" "$$db" \
-	   > .artifacts/services/env && cat .artifacts/services/env
+	 timescale=$$(infra/pglite/pglite.sh start) && \
+	 printf 'export KINESTREAM_KAFKA=%s\nexport KINESTREAM_DATABASE_URL=%s\nexport KINESTREAM_TIMESCALE_URL=%s\n' \
+	   "$$kafka" "$$db" "$$timescale" > .artifacts/services/env && cat .artifacts/services/env
 
 services-down:
 	infra/kafka/kafka.sh stop
 	infra/postgres/postgres.sh stop
+	infra/pglite/pglite.sh stop
 	rm -f .artifacts/services/env
 
 clean: services-down

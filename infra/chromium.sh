@@ -13,7 +13,7 @@ log() { echo "chromium.sh: $*" >&2; }
 path="$(command -v chromium || true)"
 if [[ -z "$path" ]]; then
     log "installing Chromium from Debian"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    "$(dirname "${BASH_SOURCE[0]}")/debian-install.sh" chromium
     path="$(command -v chromium || true)"
 fi
 [[ -n "$path" ]] || { log "no chromium found after installing it"; exit 1; }

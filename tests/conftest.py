@@ -1,9 +1,11 @@
 """Fixtures for tests against the real Kafka broker and PostgreSQL server.
 
 ``make test`` starts both (infra/test.sh) and exports ``KINESTREAM_KAFKA`` (bootstrap
-address) and ``KINESTREAM_DATABASE_URL``. Without them a test that needs a server is skipped,
-or fails where ``KINESTREAM_REQUIRE_SERVICES=1`` or ``CI`` is set, so CI never passes by
-skipping. Tests using these fixtures get the ``kafka`` / ``postgres`` marker automatically.
+address) and ``KINESTREAM_DATABASE_URL``, and ``KINESTREAM_TIMESCALE_URL``: a TimescaleDB
+stand-in (infra/pglite: one database, one session, shared by every test using it). Without
+them a test that needs a server is skipped, or fails where ``KINESTREAM_REQUIRE_SERVICES=1``
+or ``CI`` is set, so CI never passes by skipping. Tests using these fixtures get the
+``kafka`` / ``postgres`` / ``timescale`` marker automatically.
 
 Factory fixtures keep tests independent on the shared servers: ``topic_factory`` creates
 uniquely named topics, ``fresh_database`` an empty database and ``migrated_database`` one
@@ -30,6 +32,7 @@ TopicFactory = Callable[..., str]
 
 _KAFKA_FIXTURES = {"kafka_bootstrap", "topic_factory"}
 _POSTGRES_FIXTURES = {"database_url", "fresh_database", "migrated_database"}
+_TIMESCALE_FIXTURES = {"timescale_url"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -40,6 +43,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.kafka)
         if names & _POSTGRES_FIXTURES:
             item.add_marker(pytest.mark.postgres)
+        if names & _TIMESCALE_FIXTURES:
+            item.add_marker(pytest.mark.timescale)
 
 
 def _service(variable: str, what: str) -> str:
@@ -62,6 +67,12 @@ def kafka_bootstrap() -> str:
 def database_url() -> str:
     """URL of the real PostgreSQL server's ``kinestream`` database."""
     return _service("KINESTREAM_DATABASE_URL", "PostgreSQL server")
+
+
+@pytest.fixture(scope="session")
+def timescale_url() -> str:
+    """URL of the TimescaleDB stand-in's one database (``KINESTREAM_TIMESCALE_URL``)."""
+    return _service("KINESTREAM_TIMESCALE_URL", "TimescaleDB stand-in")
 
 
 def _unique_name(request: pytest.FixtureRequest, prefix: str, limit: int) -> str:

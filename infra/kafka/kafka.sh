@@ -29,7 +29,7 @@ free_port() {
 ensure_tools() {
     if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
         log "installing Java and Maven from Debian"
-        apt-get update -qq && apt-get install -y -qq default-jre-headless maven >/dev/null
+        "$repo/infra/debian-install.sh" default-jre-headless maven
     fi
 }
 

@@ -37,7 +37,7 @@ ensure_bindir() {
     bindir="$(find_bindir)"
     if [[ -z "$bindir" ]]; then
         log "installing PostgreSQL from Debian"
-        apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+        "$repo/infra/debian-install.sh" postgresql
         bindir="$(find_bindir)"
     fi
     [[ -n "$bindir" ]] || { log "no initdb found after installing postgresql"; return 1; }

@@ -1,0 +1,154 @@
+"""The TimescaleDB branch of the schema, run: every migration with the extension present,
+the flow's sink writing into the hypertables, and the coach's queries over them.
+
+The server is a stand-in (infra/pglite: PostgreSQL 17 and TimescaleDB 2.23 compiled to
+WebAssembly); production runs the real TimescaleDB image. It has one database and one
+session, which connections take in turn (a second one waits for the first to close), so
+the tests, whichever pytest-xdist worker runs them, share it: each names its athletes and
+streams afresh and holds one connection at a time. In that one session a statement psycopg
+prepared stays prepared after its connection closed, and the next connection's first
+prepared statement collides with it (DuplicatePreparedStatement ``_pg3_0``): the tests'
+connections clear them and prepare nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+
+from kinestream.connectors.database import write_session_events
+from kinestream.events import AnalysisEvent
+from kinestream.session import SessionEvent
+from kinestream.sports import Sport
+from kinestream.store import queries
+from kinestream.store.migrations import database_mode, load_migrations, migrate
+from kinestream.wire import StartMessage
+
+MONDAY = datetime(2025, 3, 3, 9, 0, tzinfo=UTC).timestamp()  # well past the 90-day retention
+DAY = 86_400.0
+
+
+@pytest.fixture(scope="module")
+def migrated(timescale_url: str) -> str:
+    """The stand-in's database with every migration applied."""
+    migrate(timescale_url)
+    return timescale_url
+
+
+@pytest.fixture
+def conn(migrated: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(migrated, autocommit=True, prepare_threshold=None) as connection:
+        connection.execute("DEALLOCATE ALL")
+        connection.execute("SET TIME ZONE 'UTC'")
+        yield connection
+
+
+def _session(
+    stream_id: str, athlete_id: str, start_s: float, heights: list[float], sport: Sport
+) -> list[SessionEvent]:
+    """A session's start, two frames' metrics and one rep_complete per height."""
+    session = StartMessage(stream_id, sport, 1.8, athlete_id=athlete_id, started_at_s=start_s)
+    out = [SessionEvent(stream_id, session, None)]
+    for seq in range(2):
+        update = AnalysisEvent(
+            "metric_update", stream_id, seq, start_s + seq / 60, {"phase": "standing"}
+        )
+        out.append(SessionEvent(stream_id, session, update))
+    for rep, height in enumerate(heights, start=1):
+        metrics: dict[str, Any] = {"jump_height_m": height}
+        if sport is Sport.DROP_JUMP:
+            metrics |= {"ground_contact_time_s": 0.2, "rsi": height / 0.2}
+        event = AnalysisEvent(
+            "rep_complete",
+            stream_id,
+            rep * 100,
+            start_s + 10 * rep,
+            {"rep": rep, "sport": sport.value, "metrics": metrics, "quality": {}},
+        )
+        out.append(SessionEvent(stream_id, session, event))
+    return out
+
+
+def test_every_migration_applies_with_the_extension(migrated: str) -> None:
+    assert database_mode(migrated) == "timescaledb"
+    assert migrate(migrated) == []  # all applied, the TimescaleDB companions included
+    with psycopg.connect(migrated) as conn:
+        applied = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+        hypertables = conn.execute(
+            "SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1"
+        ).fetchall()
+        aggregates = conn.execute(
+            "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates"
+        ).fetchall()
+        jobs = conn.execute(
+            "SELECT proc_name, hypertable_name FROM timescaledb_information.jobs"
+            " WHERE hypertable_name IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    assert applied == {m.name for m in load_migrations()}
+    assert {"001_core.timescale", "002_analytics.timescale"} <= applied
+    assert hypertables == [("frame_metrics",), ("rep_heights",)]
+    assert aggregates == [("athlete_daily_best_cagg", False)]
+    assert jobs == [
+        ("policy_refresh_continuous_aggregate", "athlete_daily_best_cagg"),
+        ("policy_retention", "frame_metrics"),
+    ]
+
+
+def test_the_coach_queries_over_the_hypertables(conn: psycopg.Connection[Any]) -> None:
+    run = uuid.uuid4().hex[:8]
+    ann, cat, dan = f"ann-{run}", f"cat-{run}", f"dan-{run}"
+    write_session_events(
+        conn,
+        [
+            *_session(f"w1-a-{run}", ann, MONDAY, [0.30, 0.34], Sport.CMJ),
+            *_session(f"w1-b-{run}", ann, MONDAY + 2 * DAY, [0.36, 0.31], Sport.CMJ),
+            *_session(f"w2-a-{run}", ann, MONDAY + 7 * DAY, [0.38], Sport.CMJ),
+            *_session(f"dj1-{run}", cat, MONDAY, [0.30, 0.32], Sport.DROP_JUMP),
+            *_session(f"dj2-{run}", cat, MONDAY + DAY, [0.34, 0.36], Sport.DROP_JUMP),
+            *_session(f"tired-{run}", dan, MONDAY, [0.40, 0.42, 0.41, 0.38], Sport.CMJ),
+        ],
+    )
+
+    weekly = queries.best_jump_per_week(conn, ann)
+    assert [(r.week.date().isoformat(), r.best_jump_height_m, r.reps) for r in weekly] == [
+        ("2025-03-03", 0.36, 4),
+        ("2025-03-10", 0.38, 1),
+    ]
+    # The continuous aggregate, refreshed over these days as its policy would (rows under an
+    # earlier run's refresh are not in its real-time part until then).
+    conn.execute(
+        "CALL refresh_continuous_aggregate('athlete_daily_best_cagg', '2025-03-01', '2025-03-15')"
+    )
+    daily = queries.daily_best(conn, ann)
+    assert [(r.day.date().isoformat(), r.best_jump_height_m, r.reps) for r in daily] == [
+        ("2025-03-03", 0.34, 2),
+        ("2025-03-05", 0.36, 2),
+        ("2025-03-10", 0.38, 1),
+    ]
+    rsi = queries.rsi_trend(conn, cat, window=1)
+    assert [(round(r.mean_rsi, 3), round(r.rolling_mean_rsi, 3)) for r in rsi] == [
+        (1.55, 1.55),
+        (1.75, 1.65),
+    ]
+    fatigue = queries.session_fatigue(conn, f"tired-{run}", reference_reps=3)
+    assert [round(r.drop_m, 3) for r in fatigue] == [0.02, 0.0, 0.01, 0.04]
+    slope = queries.session_fatigue_slope(conn, f"tired-{run}")
+    assert slope is not None
+    assert slope < 0
+
+
+def test_the_retention_policy_drops_old_frame_metrics(conn: psycopg.Connection[Any]) -> None:
+    stream = f"old-{uuid.uuid4().hex[:8]}"
+    write_session_events(conn, _session(stream, "eve", MONDAY, [], Sport.CMJ))
+    count = "SELECT count(*) FROM frame_metrics WHERE stream_id = %s"
+    assert conn.execute(count, (stream,)).fetchone() == (2,)
+    [(job,)] = conn.execute(
+        "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention'"
+    ).fetchall()
+    conn.execute("CALL run_job(%s)", (job,))
+    assert conn.execute(count, (stream,)).fetchone() == (0,)
