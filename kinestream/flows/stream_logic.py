@@ -479,6 +479,10 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
     def _estimate(self, frame: Frame) -> PoseSample | AnalysisEvent:
         if self.estimator_factory is None or self.jpeg_decoder is None:
             return self._frame_error(frame, "frames_disabled", "this flow has no pose estimator")
+        try:  # first, so that a frame refused here never builds an estimator
+            rgb = self.jpeg_decoder(frame.jpeg)
+        except Exception as exc:  # cv2.error as well as ValueError
+            return self._frame_error(frame, getattr(exc, "code", "bad_frame"), str(exc))
         if self._estimator is None:
             budget = self.budget
             if budget is not None and not budget.acquire():
@@ -496,15 +500,10 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
                     budget.release()
                 raise
         try:
-            rgb = self.jpeg_decoder(frame.jpeg)
-        except Exception as exc:  # cv2.error as well as ValueError
-            return self._frame_error(frame, getattr(exc, "code", "bad_frame"), str(exc))
-        try:
             return self._estimator.estimate(rgb, frame.seq, frame.timestamp_s)
         except Exception as exc:
-            return self._frame_error(
-                frame, "pose_estimation_failed", f"{type(exc).__name__}: {exc}"
-            )
+            message = f"{type(exc).__name__}: {exc}"
+            return self._frame_error(frame, "pose_estimation_failed", message)
 
     def _frame_error(self, frame: Frame, code: str, message: str) -> AnalysisEvent:
         return AnalysisEvent(

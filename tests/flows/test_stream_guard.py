@@ -346,3 +346,11 @@ def test_the_crash_hook_is_read_only_from_its_variable() -> None:
     assert crash_hook_from_env({"KINESTREAM_TEST_CRASH_ON": "cam:1:40"}) == ("cam:1", 40)
     with pytest.raises(ValueError, match="stream id"):
         crash_hook_from_env({"KINESTREAM_TEST_CRASH_ON": "40"})
+
+
+def test_a_refused_frame_builds_no_estimator() -> None:
+    FakeEstimator.built = 0
+    inputs = [start_msg("b"), _bomb_frame("b", 0, 65500, 65500), end_msg("b")]
+    events, _ = run(lambda flow: run_main(flow), inputs, estimator_factory=FakeEstimator)  # type: ignore[no-untyped-call]
+    assert codes(events, "b") == [("error", 0, "too_large"), ("session_summary", -1, "end")]
+    assert FakeEstimator.built == 0  # no 110 MiB MediaPipe graph for a frame never decoded
