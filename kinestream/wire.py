@@ -78,8 +78,9 @@ keyed by the stream id (UTF-8), so one stream's messages stay in one partition, 
 
 ``webhooks`` (``kinestream.webhooks``)
     Value: UTF-8 JSON :class:`WebhookEvent`: an event that webhooks may subscribe to (every
-    type but ``metric_update``) of a session owned by an API key, with the session facts a
-    subscription filters on (``analysis_id``, ``api_key_id``, ``sport``, ``athlete_id``).
+    type but the per-frame ``metric_update`` and ``metric_updates``) of a session owned by an
+    API key, with the session facts a subscription filters on (``analysis_id``,
+    ``api_key_id``, ``sport``, ``athlete_id``).
     The flow cannot know the registered webhooks; the dispatcher (``kinestream webhooks``)
     matches each event against them and makes one delivery per matching webhook.
 
@@ -114,7 +115,7 @@ from typing import Any, Final, NamedTuple
 
 import numpy as np
 
-from kinestream.events import EVENT_TYPES, AnalysisEvent
+from kinestream.events import EVENT_TYPES, PER_FRAME_TYPES, AnalysisEvent
 from kinestream.operators.pose import NUM_LANDMARKS, PoseSample
 from kinestream.sports import Sport
 
@@ -730,7 +731,7 @@ def decode_event(key: bytes | None, value: bytes | None) -> AnalysisEvent:
     return event
 
 
-WEBHOOK_EVENT_TYPES: Final[frozenset[str]] = frozenset(EVENT_TYPES) - {"metric_update"}
+WEBHOOK_EVENT_TYPES: Final[frozenset[str]] = frozenset(EVENT_TYPES) - PER_FRAME_TYPES
 """The event types a webhook may subscribe to (per-frame updates are for the WebSocket)."""
 
 

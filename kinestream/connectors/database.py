@@ -3,14 +3,17 @@
 Each :class:`~kinestream.session.SessionEvent` lands in the tables of
 ``migrations/001_core.sql``:
 
-- every event in ``events`` (``ON CONFLICT (event_id) DO NOTHING``);
+- every event in ``events`` (``ON CONFLICT (event_id) DO NOTHING``); frames' values there
+  come a batch to a row (``metric_updates``, 0.05 s of a stream), because
+  positions are the watch socket's resume cursor: a watcher that reconnects after position
+  ``n`` is sent what follows from this table, frames' values included;
 - a session announcement (``event is None``) and a ``session_summary`` upsert ``analyses``
   (keyed by ``stream_id``); the upsert only fills what is missing and only moves the status
   forward (``created`` → ``running`` → ``ended`` / ``idle``), so a replay changes nothing;
 - ``rep_complete`` in ``reps`` (``metrics``/``quality`` as jsonb, the headline metrics copied
   into columns; ``ON CONFLICT DO NOTHING`` on ``(stream_id, rep)`` and ``event_id``);
-- ``metric_update`` in ``frame_metrics`` (``ON CONFLICT DO NOTHING``); its echoed ``pose``,
-  if any, is for live drawing and is not stored.
+- ``metric_update`` in ``frame_metrics``, and each frame of a ``metric_updates`` (``ON
+  CONFLICT DO NOTHING``); an echoed ``pose`` is for live drawing and is not stored.
 
 Delivery into the sink is at-least-once (Bytewax replays the epoch in flight after a
 resume); event ids are deterministic, so a replay writes nothing twice. A batch is one
@@ -42,7 +45,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import Producer
 
 from kinestream import wire
-from kinestream.events import AnalysisEvent
+from kinestream.events import PER_FRAME_TYPES, AnalysisEvent, frame_updates
 from kinestream.session import SessionEvent
 from kinestream.wire import StartMessage
 
@@ -116,11 +119,15 @@ def _number(value: Any) -> float | None:
 
 
 def _stored_payload(event: AnalysisEvent) -> dict[str, Any]:
-    """The payload as stored: without a ``metric_update``'s echoed pose (live drawing only,
-    and many times the size of the rest)."""
-    if event.event_type == "metric_update" and "pose" in event.payload:
-        return {k: v for k, v in event.payload.items() if k != "pose"}
-    return event.payload
+    """The payload as stored: without the echoed poses of ``metric_update(s)`` (live drawing
+    only, and many times the size of the rest)."""
+    payload = event.payload
+    if event.event_type == "metric_update" and "pose" in payload:
+        return {k: v for k, v in payload.items() if k != "pose"}
+    if event.event_type == "metric_updates" and any("pose" in f for f in payload["frames"]):
+        frames = [{k: v for k, v in f.items() if k != "pose"} for f in payload["frames"]]
+        return {**payload, "frames": frames}
+    return payload
 
 
 def _analysis_row(session: StartMessage, event: AnalysisEvent | None) -> dict[str, Any]:
@@ -166,20 +173,21 @@ def _collect(items: Sequence[SessionEvent]) -> _Batch:
         ):
             column.append(value)
         payload = event.payload
-        if event.event_type == "metric_update":
-            for column, value in zip(
-                batch.frames,
-                (
-                    event.stream_id,
-                    event.seq,
-                    event.capture_time_s,
-                    str(payload.get("phase", "unknown")),
-                    _number(payload.get("com_height_m")),
-                    _number(payload.get("com_velocity_m_s")),
-                ),
-                strict=True,
-            ):
-                column.append(value)
+        if event.event_type in PER_FRAME_TYPES:
+            for frame in frame_updates(event):
+                for column, value in zip(
+                    batch.frames,
+                    (
+                        frame.stream_id,
+                        frame.seq,
+                        frame.capture_time_s,
+                        str(frame.payload.get("phase", "unknown")),
+                        _number(frame.payload.get("com_height_m")),
+                        _number(frame.payload.get("com_velocity_m_s")),
+                    ),
+                    strict=True,
+                ):
+                    column.append(value)
         elif event.event_type == "rep_complete":
             metrics = payload.get("metrics") or {}
             for column, value in zip(

@@ -2,8 +2,9 @@
 
     poses / control / frames topics ──decode──► (stream id, item) ──measure (per batch)──►
         ──stateful "analyze"──►
-        ├─► events topic    (every event, key = stream id)
-        ├─► webhooks topic  (every event but metric_update of sessions owned by an API key)
+        ├─► events topic    (every event, key = stream id; frames' values a few at a time)
+        ├─► webhooks topic  (every event but the per-frame ones, of sessions owned by an
+        │                    API key)
         └─► database        (analyses, reps, frame_metrics, events; idempotent; a row it
                              refuses becomes an error event and a dead letter)
 
@@ -295,8 +296,10 @@ def webhook_message(out: SessionEvent) -> OutMessage | None:
 
 def default_analyzer_factory(start: wire.StartMessage) -> Analyzer:
     """Build the :class:`StreamAnalyzer` of a started session (``ValueError`` if the start's
-    parameters do not suit its sport)."""
+    parameters do not suit its sport), its ``metric_update``s sent a few frames to an event
+    (:class:`~kinestream.operators.metric_batches.MetricBatcher`)."""
     from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
+    from kinestream.operators.metric_batches import MetricBatcher
 
     config = StreamConfig(
         stream_id=start.stream_id,
@@ -305,7 +308,7 @@ def default_analyzer_factory(start: wire.StartMessage) -> Analyzer:
         box_height_m=start.box_height_m,
         echo_pose=start.echo_pose,
     )
-    analyzer: Analyzer = StreamAnalyzer(config)
+    analyzer: Analyzer = MetricBatcher(StreamAnalyzer(config))
     return analyzer
 
 

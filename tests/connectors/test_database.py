@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import psycopg
+import pytest
 
 from kinestream import wire
 from kinestream.connectors.database import (
@@ -15,7 +16,7 @@ from kinestream.connectors.database import (
     write_or_refuse,
     write_session_events,
 )
-from kinestream.events import AnalysisEvent
+from kinestream.events import AnalysisEvent, metric_updates
 from kinestream.session import SessionEvent
 from kinestream.sports import Sport
 from kinestream.wire import StartMessage
@@ -252,3 +253,24 @@ def test_without_an_outlet_a_refused_row_is_still_stored_as_an_error(
     with psycopg.connect(migrated_database, autocommit=True) as conn:
         assert [row[:3] for row in _error_rows(conn)] == [("dj-1", 9, "database_refused")]
         assert conn.execute("SELECT count(*) FROM reps").fetchone() == (1,)
+
+
+def test_a_batch_of_frames_fills_frame_metrics_and_is_stored_once_without_poses(
+    migrated_database: str,
+) -> None:
+    frames = [e.event for e in _outputs()[1:6]]
+    batch = metric_updates([f for f in frames if f is not None])
+    with psycopg.connect(migrated_database, autocommit=True) as conn:
+        write_session_events(conn, [SessionEvent("dj-1", SESSION, batch)])
+        rows = conn.execute(
+            "SELECT seq, extract(epoch FROM captured_at), phase, com_height_m FROM frame_metrics"
+            " ORDER BY seq"
+        ).fetchall()
+        assert [(seq, phase, height) for seq, _, phase, height in rows] == [
+            (seq, "flight", 0.1) for seq in range(5)
+        ]
+        assert [float(t) for _, t, _, _ in rows] == pytest.approx([T0 + s / 60 for s in range(5)])
+        [(event_type, payload)] = conn.execute("SELECT event_type, payload FROM events").fetchall()
+    assert event_type == "metric_updates"
+    assert [f["seq"] for f in payload["frames"]] == list(range(5))
+    assert not any("pose" in f for f in payload["frames"])

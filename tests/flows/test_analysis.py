@@ -19,11 +19,12 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
 from kinestream import wire
-from kinestream.events import AnalysisEvent
+from kinestream.events import AnalysisEvent, frame_updates
 from kinestream.flows.analysis import FlowIO, FlowSettings, OutMessage, build_flow, measure_poses
 from kinestream.flows.stream_logic import KeyedInput, StreamSettings
 from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
 from kinestream.operators.anthropometry import MeasuredSample, measure
+from kinestream.operators.metric_batches import MetricBatcher
 from kinestream.operators.pose import PoseSample
 from kinestream.simulation.scenarios import countermovement_jumps
 from kinestream.sports import Sport
@@ -421,7 +422,7 @@ def test_the_flow_analyses_like_the_analyzer_on_its_own(runner: Runner) -> None:
         _msg(TOPICS.poses, *wire.encode_pose("cmj", replace(s, timestamp_s=T0 + s.timestamp_s)))
         for s in trial.samples
     ]
-    alone = StreamAnalyzer(StreamConfig("cmj", Sport.CMJ, trial.athlete_height_m))
+    alone = MetricBatcher(StreamAnalyzer(StreamConfig("cmj", Sport.CMJ, trial.athlete_height_m)))
     received = [wire.decode_pose(m.key, m.value, m.headers) for m in poses]
     expected = [e for s in received for e in alone.process(s)] + alone.finish("end")
     inputs = [start_msg("cmj", athlete_height_m=trial.athlete_height_m), *poses, end_msg("cmj")]
@@ -431,3 +432,7 @@ def test_the_flow_analyses_like_the_analyzer_on_its_own(runner: Runner) -> None:
     events = [wire.decode_event(m.key, m.value) for m in out]
     assert [(e.event_id, e.payload) for e in events] == [(e.event_id, e.payload) for e in expected]
     assert by_type(events)["rep_complete"] == 2
+    # Frames' values leave a few to an event, every frame once.
+    frames = [f.seq for e in events for f in frame_updates(e) if f.event_type == "metric_update"]
+    assert frames == [s.seq for s in received]
+    assert by_type(events)["metric_updates"] < len(frames) / 2

@@ -28,6 +28,7 @@ from kinestream.events import AnalysisEvent
 from kinestream.flows.analysis import FlowSettings, build_flow
 from kinestream.flows.stream_logic import StreamSettings
 from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
+from kinestream.operators.metric_batches import MetricBatcher
 from kinestream.operators.pose import PoseSample
 from kinestream.simulation.scenarios import Trial, countermovement_jumps
 from kinestream.sports import Sport
@@ -58,9 +59,12 @@ class Athlete:
         )
 
     def expected_events(self) -> list[AnalysisEvent]:
-        """What an uninterrupted analysis of the whole stream emits."""
-        analyzer = StreamAnalyzer(
-            StreamConfig(self.stream_id, Sport(self.trial.sport), self.trial.athlete_height_m)
+        """What an uninterrupted analysis of the whole stream emits (frames' values a few
+        to an event, as the flow sends them)."""
+        analyzer = MetricBatcher(
+            StreamAnalyzer(
+                StreamConfig(self.stream_id, Sport(self.trial.sport), self.trial.athlete_height_m)
+            )
         )
         out = [e for s in self.samples for e in analyzer.process(s)]
         return out + analyzer.finish("end")
