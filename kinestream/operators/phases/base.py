@@ -39,6 +39,11 @@ FIT_WINDOW_S: Final = 0.06
 QUIET_SPEED_M_S: Final = 0.15
 ONSET_SPEED_M_S: Final = 0.05
 REARM_S: Final = 0.2
+STANCE_S: Final = 0.3
+PLANTED_SPEED_M_S: Final = 0.2
+FOOT_SPEED_WINDOW_S: Final = 0.05
+FELL_SPEED_M_S: Final = 1.0
+STOPPED_SPEED_M_S: Final = 0.4
 MAX_PHASE_CHANGES_PER_S: Final = 12
 
 
@@ -107,11 +112,13 @@ class PhaseMachine(Protocol):
 
 @dataclass
 class FlightRecord:
-    """Takeoff and the CoM samples seen in the air (bounded by ``MAX_FLIGHT_S``)."""
+    """Takeoff, the surface it left and the CoM samples seen in the air (bounded by
+    ``MAX_FLIGHT_S``)."""
 
     takeoff_s: float
     times: list[float] = field(default_factory=list)
     com: list[float] = field(default_factory=list)
+    ground_m: float = 0.0
 
 
 @dataclass
@@ -135,7 +142,12 @@ class JumpMachine(ABC):
     """Shared takeoff, flight and touchdown logic of the jump machines.
 
     ``ground_m`` is the height of the surface the athlete jumps from, relative to the
-    calibrated floor (0 except after a drop from a box).
+    calibrated floor. Machines that ``track_ground`` follow it: it is the median contact
+    height of the feet over the last ``STANCE_S`` in which they were planted (still, and
+    near the surface), so that a foot landmark that slides slowly (MediaPipe's does, by a
+    centimetre or two) is not taken for a foot in the air. A touchdown is also found where
+    falling feet stop near the surface they left, a little above it (such a slide): the
+    surface is then measured where they stopped.
     """
 
     initial_phase = "standing"
@@ -143,6 +155,8 @@ class JumpMachine(ABC):
     """Whether a flight may start (see :meth:`airborne`); class defaults, so that machines
     snapshotted before they existed resume."""
     grounded_since_s: float | None = None
+    track_ground = True
+    stance: deque[tuple[float, float]] | None = None
 
     def __init__(self, calibration: Calibration) -> None:
         self.calibration = calibration
@@ -169,6 +183,47 @@ class JumpMachine(ABC):
         out.append(PhaseChange(self._phase, phase, time_s))
         self._phase = phase
         self.phase_since_s = time_s
+
+    def observe(self, frame: Frame) -> None:
+        """Add a frame to the history and, on the ground, follow the surface's level."""
+        self.history.append(frame)
+        if not self.track_ground or self.flight is not None or math.isnan(frame.contact_m):
+            return
+        if self.stance is None:
+            self.stance = deque()
+        stance = self.stance
+        planted = abs(self.foot_speed()) < PLANTED_SPEED_M_S
+        if planted and abs(frame.contact_m - self.ground_m) < 3.0 * self.air_threshold_m:
+            stance.append((frame.time_s, frame.contact_m))
+        while stance and frame.time_s - stance[0][0] > STANCE_S:
+            stance.popleft()
+        if len(stance) >= 3:
+            levels = sorted(level for _, level in stance)
+            self.ground_m = levels[len(levels) // 2]
+
+    def foot_speed(self, window_s: float = FOOT_SPEED_WINDOW_S, ago_s: float = 0.0) -> float:
+        """Vertical foot speed: least-squares slope over ``window_s`` (at least two frames)
+        ending ``ago_s`` before the last frame, so that landmark noise does not pass for a
+        stop at high fps; NaN without two visible feet."""
+        end = self.history[-1].time_s - ago_s
+        recent = [f for f in self.history if 0 <= end - f.time_s <= window_s + 1e-9]
+        if len(recent) < 2:
+            recent = [f for f in self.history if f.time_s <= end + 1e-9][-2:]
+        points = [(f.time_s, f.foot_m) for f in recent if not math.isnan(f.foot_m)]
+        if len(points) < 2:
+            return math.nan
+        mean_t = sum(t for t, _ in points) / len(points)
+        mean_h = sum(h for _, h in points) / len(points)
+        spread = sum((t - mean_t) ** 2 for t, _ in points)
+        return sum((t - mean_t) * (h - mean_h) for t, h in points) / spread
+
+    def stopped_near(self) -> bool:
+        """Falling feet (``FELL_SPEED_M_S`` or faster a moment ago) that have stopped within
+        three air thresholds of the surface: a touchdown on a surface that reads higher."""
+        if len(self.history) < 3 or not self.clearance(self.history[-1]) < 3 * self.air_threshold_m:
+            return False
+        fell = self.foot_speed(ago_s=FOOT_SPEED_WINDOW_S) < -FELL_SPEED_M_S
+        return fell and abs(self.foot_speed()) < STOPPED_SPEED_M_S
 
     def clearance(self, frame: Frame) -> float:
         """Lowest foot point above the take-off surface."""
@@ -272,7 +327,7 @@ class JumpMachine(ABC):
     def start_flight(self, out: list[Output]) -> None:
         """Enter flight at the refined takeoff instant."""
         takeoff = self.refine_takeoff()
-        self.flight = FlightRecord(takeoff)
+        self.flight = FlightRecord(takeoff, ground_m=self.ground_m)
         for f in self.history:
             if f.time_s > takeoff and self.clearance(f) > self.fit_threshold_m:
                 self.flight.times.append(f.time_s)
@@ -296,7 +351,10 @@ class JumpMachine(ABC):
         assert self.flight is not None
         flight = self.flight
         self.flight = None
+        landing_ground = self.ground_m
+        self.ground_m = flight.ground_m
         flight.takeoff_s = self.refine_takeoff(flight.takeoff_s)
+        self.ground_m = landing_ground
         landing = self.refine_touchdown()
         flight_time = landing - flight.takeoff_s
         warnings: list[str] = []
@@ -350,7 +408,10 @@ class JumpMachine(ABC):
             self.enter(self.initial_phase, frame.time_s, out)
             return None
         if not self.grounded():
-            return None
+            if not self.stopped_near():
+                return None
+            prev, last = self.history[-2], self.history[-1]
+            self.ground_m = 0.5 * (prev.foot_m + last.foot_m)
         result = self.finish_flight()
         if result is None:
             out.append(MachineWarning("rejected_flight", "feet left the floor, but not in a jump"))

@@ -37,7 +37,7 @@ class CountermovementJump(JumpMachine):
 
     def update(self, frame: Frame) -> list[Output]:
         """Advance by one frame."""
-        self.history.append(frame)
+        self.observe(frame)
         out: list[Output] = []
         phase = self.phase
         if phase in ("standing", "stable", "landing"):

@@ -10,7 +10,6 @@ relative to that ground.
 
 from __future__ import annotations
 
-import math
 from typing import Final
 
 from kinestream.operators.calibration import Calibration
@@ -30,6 +29,7 @@ class DropJump(JumpMachine):
     """Phase machine of the drop jump from a box of known height."""
 
     initial_phase = "on_box"
+    track_ground = False  # the box top, then the ground measured at contact
 
     def __init__(self, calibration: Calibration, box_height_m: float) -> None:
         super().__init__(calibration)
@@ -41,7 +41,7 @@ class DropJump(JumpMachine):
 
     def update(self, frame: Frame) -> list[Output]:
         """Advance by one frame."""
-        self.history.append(frame)
+        self.observe(frame)
         out: list[Output] = []
         phase = self.phase
         if phase == "on_box":
@@ -62,21 +62,6 @@ class DropJump(JumpMachine):
             self.drop_s = self.backtrack(-self.onset_velocity_m_s, rising=False, from_rest=True)
             self.enter("drop", self.drop_s, out)
 
-    def _foot_speed(self) -> float:
-        """Vertical foot speed: least-squares slope over the last ``STOP_WINDOW_S`` (at
-        least two frames), so that landmark noise does not pass for a stop at high fps."""
-        now = self.history[-1].time_s
-        recent = [f for f in self.history if now - f.time_s <= STOP_WINDOW_S + 1e-9]
-        if len(recent) < 2:
-            recent = list(self.history)[-2:]
-        points = [(f.time_s, f.foot_m) for f in recent if not math.isnan(f.foot_m)]
-        if len(points) < 2:
-            return math.nan
-        mean_t = sum(t for t, _ in points) / len(points)
-        mean_h = sum(h for _, h in points) / len(points)
-        spread = sum((t - mean_t) ** 2 for t, _ in points)
-        return sum((t - mean_t) * (h - mean_h) for t, h in points) / spread
-
     def _drop(self, frame: Frame, out: list[Output]) -> None:
         assert self.drop_s is not None
         if frame.time_s - self.drop_s > MAX_DROP_S:
@@ -85,7 +70,7 @@ class DropJump(JumpMachine):
             return
         if len(self.history) < 3 or frame.foot_m > -0.5 * self.box_height_m:
             return
-        if abs(self._foot_speed()) < STOPPED_SPEED_M_S:
+        if abs(self.foot_speed(STOP_WINDOW_S)) < STOPPED_SPEED_M_S:
             prev = self.history[-2]
             self.ground_m = 0.5 * (prev.foot_m + frame.foot_m)
             self.contact_s = self.refine_touchdown()

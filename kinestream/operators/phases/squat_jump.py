@@ -44,7 +44,7 @@ class SquatJump(JumpMachine):
 
     def update(self, frame: Frame) -> list[Output]:
         """Advance by one frame."""
-        self.history.append(frame)
+        self.observe(frame)
         out: list[Output] = []
         phase = self.phase
         if phase in ("standing", "stable", "landing"):
