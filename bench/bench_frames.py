@@ -4,7 +4,7 @@ The first ``--frames`` frames of the real demo clip (examples/footage/sports2d_d
 downscaled to 1280 px and JPEG-encoded as a producer sends them, go to a fresh frames
 topic as ``--streams`` streams; one ``kinestream flow`` process (frames mode, one worker)
 analyses them. Figures: the flow's analysed frames/s (from the first produce to the last
-``metric_update`` on the events topic, after a warm-up), and a bare loop over the same
+frame's values on the events topic, after a warm-up), and a bare loop over the same
 JPEGs (decode + MediaPipe Pose, one estimator per stream, in this process) for the ratio;
 target ≥ 0.9.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import subprocess
 import sys
@@ -30,7 +31,9 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from kinestream import wire
 from kinestream.connectors.jpeg import decode_jpeg
 from kinestream.connectors.video import read_frames
+from kinestream.events import frame_updates
 from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator
+from kinestream.operators.metric_batches import METRIC_INTERVAL_S
 from kinestream.sports import Sport
 
 REPO: Final = Path(__file__).resolve().parents[1]
@@ -71,7 +74,7 @@ def flow_fps(brokers: str, frames: list[wire.Frame], streams: int, log: Path) ->
 
     The flow is started and warmed up first (each stream's first frames build its
     estimator); then the rest is produced as fast as possible, and the rate is the frames
-    analysed over the time from the first produce to the last ``metric_update``.
+    analysed over the time from the first produce to the last frame's values.
     """
     topics = wire.Topics.prefixed(f"bench-frames-{uuid.uuid4().hex[:8]}.")
     admin = AdminClient({"bootstrap.servers": brokers})
@@ -114,29 +117,40 @@ def flow_fps(brokers: str, frames: list[wire.Frame], streams: int, log: Path) ->
                 producer.poll(0)
         producer.flush(60)
 
+    seen = 0
+
     def wait_for(count: int, timeout_s: float) -> float:
-        seen, last = 0, 0.0
+        """Wait until ``count`` frames' values arrived in all; when the last came."""
+        nonlocal seen
+        last = 0.0
         deadline = time.time() + timeout_s
         while seen < count and time.time() < deadline:
             first = consumer.poll(0.1)  # consume() would wait for its whole count
             for msg in (first, *consumer.consume(1000, timeout=0)) if first else ():
                 headers = dict(msg.headers() or []) if msg.error() is None else {}
-                if headers.get(wire.HEADER_EVENT_TYPE) == b"metric_update":
-                    seen, last = seen + 1, time.time()
+                if headers.get(wire.HEADER_EVENT_TYPE) in (b"metric_update", b"metric_updates"):
+                    seen += len(frame_updates(wire.decode_event(msg.key(), msg.value())))
+                    last = time.time()
         if seen < count:
             raise RuntimeError(f"the flow analysed {seen} of {count} frames; see {log}")
         return last
 
-    warmup = 3
+    # A stream's last few frames wait for the next one (an open batch of metric_updates):
+    # the warm-up waits for the others, the run ends the streams to have them all.
+    warmup, held = 6, math.ceil(METRIC_INTERVAL_S * 30.0) + 1
     try:
         for sid in ids:
             key, value = wire.encode_control(wire.StartMessage(sid, Sport.CMJ, 1.75))
             producer.produce(topics.control, value, key)
         send(frames[:warmup])
-        wait_for(warmup * streams, 120)
+        wait_for((warmup - held) * streams, 120)
         started = time.time()
         send(frames[warmup:])
-        last = wait_for((len(frames) - warmup) * streams, 60 + len(frames) * streams * 0.1)
+        for sid in ids:
+            key, value = wire.encode_control(wire.EndMessage(sid, frames[-1].seq))
+            producer.produce(topics.control, value, key)
+        producer.flush(60)
+        last = wait_for(len(frames) * streams, 60 + len(frames) * streams * 0.1)
     finally:
         flow.kill()
         flow.wait()
