@@ -2,10 +2,12 @@
 
     .venv/bin/python -m bench                # all of them
     .venv/bin/python -m bench analysis flow  # bench_analysis and bench_flow only
+    .venv/bin/python -m bench footage DIR LABELS.csv  # one of them, with its own arguments
 
-Each benchmark runs with its default options (``sys.argv`` holds only its own name); run a
-module directly for its own options. A benchmark that fails is reported and the others still
-run; the exit status is 1 if any failed.
+Each benchmark runs with its default options (``sys.argv`` holds only its own name), unless
+one benchmark is named and followed by words that name none: those are its arguments. A
+benchmark that fails is reported and the others still run; the exit status is 1 if any
+failed.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ def discover() -> list[str]:
     return sorted(path.stem.removeprefix("bench_") for path in BENCH_DIR.glob("bench_*.py"))
 
 
-def run(name: str) -> bool:
-    """Run ``bench_<name>.main()``; return whether it finished without an exception."""
+def run(name: str, args: list[str] | None = None) -> bool:
+    """Run ``bench_<name>.main()`` with ``args`` as its command line; return whether it
+    finished without an exception."""
     module_name = f"bench.bench_{name}"
     print(f"== {module_name}", flush=True)
     started = time.perf_counter()
     saved_argv = sys.argv
-    sys.argv = [str(BENCH_DIR / f"bench_{name}.py")]
+    sys.argv = [str(BENCH_DIR / f"bench_{name}.py"), *(args or [])]
     try:
         module = importlib.import_module(module_name)
         entry: Callable[[], object] | None = getattr(module, "main", None)
@@ -53,6 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run the benchmarks named in ``argv`` (all when none), exit 1 if any failed."""
     names = list(sys.argv[1:] if argv is None else argv)
     known = discover()
+    if len(names) > 1 and names[0] in known and names[1] not in known:
+        sys.exit(0 if run(names[0], names[1:]) else 1)
     unknown = [n for n in names if n not in known]
     if unknown:
         sys.exit(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(known)}")
