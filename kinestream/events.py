@@ -31,7 +31,25 @@ Event types and their payload keys:
     ``duration_s`` (float), ``best`` (dict of metric name to best value), ``reason`` (str:
     what ended the session); without repetitions also ``no_reps_reason`` (``no_person``,
     ``no_quiet_standing``, ``no_jump_seen`` or ``flight_rejected``) and ``no_reps_message``
-    (str, for people).
+    (str, for people). A running session also has ``steps`` and ``bouts`` (int; its
+    ``reps`` counts the steps) and, without steps, ``no_reps_reason`` ``not_running`` or
+    ``no_steps_seen``.
+``step`` (running: one per foot contact, see :mod:`kinestream.operators.gait.bout`)
+    ``step`` (int, 1-based in the session), ``bout`` (int), ``foot`` (``left``/``right``),
+    ``strike_time_s``, ``toe_off_time_s`` (capture times, sub-frame), ``contact_time_s``,
+    ``flight_time_s`` (before this strike) and ``step_time_s`` (strike to strike; both None
+    when the other foot's contact before it was not seen), ``step_length_m`` and
+    ``speed_m_s`` (None without a scale), ``foot_visibility`` (0-1), ``low_confidence``
+    (bool: the far foot, or hidden), ``warnings`` (list of str).
+``gait_update`` (running: after each step from a bout's fourth on)
+    ``bout``, ``steps`` (in the window), ``window_steps`` (its size, 10), ``cadence_spm``,
+    ``contact_time_s``, ``flight_time_s``, ``step_time_s``, ``duty_factor``,
+    ``left_contact_time_s``, ``right_contact_time_s``, ``contact_time_asymmetry_pct``,
+    ``step_length_m``, ``speed_m_s`` (float | None each).
+``bout_summary`` (running: when a bout of running ends)
+    The ``gait_update`` figures over the whole bout, and ``bout``, ``steps``,
+    ``start_time_s``, ``end_time_s``, ``duration_s``, ``low_confidence_steps``, ``reason``
+    (``walking``, ``stopped``, ``athlete_lost`` or ``end_of_stream``).
 
 Event ids are deterministic (UUID 5 over stream id, type, sequence number and index), so a
 replay or an at-least-once redelivery produces the same ids and duplicates can be dropped.
@@ -60,6 +78,9 @@ EventType = Literal[
     "quality_warning",
     "error",
     "session_summary",
+    "step",
+    "gait_update",
+    "bout_summary",
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "metric_update",
@@ -69,6 +90,9 @@ EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "quality_warning",
     "error",
     "session_summary",
+    "step",
+    "gait_update",
+    "bout_summary",
 )
 
 PER_FRAME_TYPES: Final[frozenset[str]] = frozenset({"metric_update", "metric_updates"})
