@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test bench lint typecheck services-up services-down clean
+.PHONY: venv run test bench newcomer lint typecheck services-up services-down clean
 
 # The virtual environment, (re)installed only when pyproject.toml or the lock changed.
 venv: $(STAMP)
@@ -26,6 +26,11 @@ test: venv
 # Every benchmark (figures, not tests) against throwaway servers, stopped afterwards.
 bench: venv
 	VENV=$(VENV) infra/bench.sh $(BENCH_ARGS)
+
+# What a new user runs: the committed HEAD cloned into a temporary folder with a fresh HOME,
+# then `make run` and `make test` there, and a summary with their times (infra/newcomer.sh).
+newcomer:
+	infra/newcomer.sh
 
 lint: venv
 	$(BIN)/ruff check .
