@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from kinestream.commands.simulate import simulate
 from kinestream.operators.pose import NUM_LANDMARKS, Landmark
 from kinestream.simulation.body import Array
 from kinestream.simulation.camera import _FAR_SIDE, Camera, film
@@ -25,6 +26,7 @@ from kinestream.simulation.noise import (
     _episodes,
     _ornstein_uhlenbeck,
 )
+from kinestream.sports import Sport
 
 BODY_PX = 600.0
 QUIET = RealisticNoise(
@@ -161,3 +163,12 @@ def test_white_noise_stays_the_default() -> None:
     expected = 1000.0 - 360.0 + rng.normal(0.0, 0.5, size=px.shape)[..., 1]
     landmarks = np.stack([s.landmarks for s in first if s.landmarks is not None])
     np.testing.assert_allclose(landmarks[..., 1] * 1080.0, expected, atol=1e-6)
+
+
+def test_kinestream_simulate_films_with_the_noise_asked_for() -> None:
+    realistic = simulate(Sport.SQUAT_JUMP, reps=1, fps=60.0, seed=0, noise="realistic")
+    assert realistic.camera.realistic_noise == RealisticNoise()
+    white = simulate(Sport.DROP_JUMP, reps=1, fps=60.0, seed=0)
+    assert white.camera.realistic_noise is None
+    with pytest.raises(ValueError, match="noise must be one of white, realistic"):
+        simulate(Sport.CMJ, reps=1, fps=60.0, seed=0, noise="pink")
