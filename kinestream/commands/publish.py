@@ -26,13 +26,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from kinestream import wire
 from kinestream.commands.analyze import stream_config
 from kinestream.commands.errors import EstimatorError, InputError, run_reporting
 from kinestream.commands.kafka_options import add_kafka_options, topics_of
-from kinestream.commands.pacing import Pacer
+from kinestream.commands.pacing import SYSTEM_CLOCK, PaceClock, Pacer
 from kinestream.commands.progress import ProgressBar
 from kinestream.commands.sending import Outgoing, report_outcome, send_stream
 from kinestream.commands.session_options import add_session_options
@@ -95,9 +96,9 @@ def add_publish_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.set_defaults(handler=run_publish)
 
 
-def run_publish(args: argparse.Namespace) -> int:
-    """Handle ``kinestream publish``; return the exit status."""
-    return run_reporting(COMMAND, _publish, args)
+def run_publish(args: argparse.Namespace, clock: PaceClock = SYSTEM_CLOCK) -> int:
+    """Handle ``kinestream publish``, paced by ``clock``; return the exit status."""
+    return run_reporting(COMMAND, partial(_publish, clock=clock), args)
 
 
 def _source(text: str) -> int | Path:
@@ -120,7 +121,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise InputError("--stream-id must not be empty")
 
 
-def _publish(args: argparse.Namespace) -> int:
+def _publish(args: argparse.Namespace, clock: PaceClock) -> int:
     _check_numbers(args)
     source = _source(args.source)
     what = f"camera {source}" if isinstance(source, int) else f"video {source}"
@@ -156,7 +157,7 @@ def _publish(args: argparse.Namespace) -> int:
                 publisher,
                 start,
                 messages,
-                pacer=Pacer(math.inf if args.fast else 1.0),
+                pacer=Pacer(math.inf if args.fast else 1.0, clock),
                 fps=reader.fps,
                 progress=ProgressBar(sys.stderr, total, enabled=sys.stderr.isatty()),
             )
