@@ -37,13 +37,13 @@ def test_simulated_session_is_analysed_to_its_ground_truth(
     sport: Sport, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / f"{sport.value}.arrow"
-    status, out, _ = run(["simulate", str(path), "--sport", sport.value, "--seed", "3"], capsys)
-    assert status == 0
+    status, out, err = run(["simulate", str(path), "--sport", sport.value, "--seed", "3"], capsys)
+    assert status == 0, out + err
     assert "ground truth" in out
     truth = simulate(sport, reps=3, fps=FPS, seed=3)
 
     status, out, err = run(["analyze", str(path), "--json", "-", "--quiet"], capsys)
-    assert status == 0, err
+    assert status == 0, out + err
     events = json_events(out)
     reps = [e["payload"] for e in events if e["event_type"] == "rep_complete"]
     assert len(reps) == len(truth.reps) == 3
@@ -71,10 +71,10 @@ def test_shipped_example_is_the_simulated_demo_and_its_report_is_readable(
     assert shipped.params == fresh.params
     assert [s.seq for s in shipped] == [s.seq for s in fresh]
 
-    status, out, _ = run(
+    status, out, err = run(
         ["analyze", str(EXAMPLE), "--sport", "cmj", "--athlete-height", "1.80"], capsys
     )
-    assert status == 0
+    assert status == 0, out + err
     assert "recording" in out
     assert "sport cmj, athlete 1.80 m" in out
     header = next(line for line in out.splitlines() if line.startswith("metric"))
@@ -88,8 +88,8 @@ def test_json_to_a_file_with_every_event(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "events.jsonl"
-    status, out, _ = run(["analyze", str(EXAMPLE), "--json", str(target), "--all-events"], capsys)
-    assert status == 0
+    status, out, err = run(["analyze", str(EXAMPLE), "--json", str(target), "--all-events"], capsys)
+    assert status == 0, out + err
     assert "Session summary" in out  # the table still goes to stdout
     types = {e["event_type"] for e in json_events(target.read_text())}
     assert {"metric_update", "phase_change", "rep_complete", "session_summary"} <= types
@@ -128,8 +128,8 @@ def test_arguments_override_the_recordings_parameters(
 def test_bad_input_exits_2_with_a_reason(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, _, err = run(argv, capsys)
-    assert status == 2
+    status, out, err = run(argv, capsys)
+    assert status == 2, out + err
     assert message in err
 
 
@@ -138,10 +138,10 @@ def test_a_file_that_is_neither_recording_nor_video_is_refused(
 ) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("hello")
-    status, _, err = run(
+    status, out, err = run(
         ["analyze", str(path), "--sport", "cmj", "--athlete-height", "1.8"], capsys
     )
-    assert status == 2
+    assert status == 2, out + err
     assert "not a recording either" in err
 
 
@@ -152,22 +152,22 @@ def test_a_recording_without_parameters_asks_for_them(
     with RecordingWriter(path, RecordingParams("bare")) as writer:
         for sample in read_recording(EXAMPLE):
             writer.write(sample)
-    status, _, err = run(["analyze", str(path)], capsys)
-    assert status == 2
+    status, out, err = run(["analyze", str(path)], capsys)
+    assert status == 2, out + err
     assert "pass --sport" in err
-    status, _, err = run(["analyze", str(path), "--sport", "cmj"], capsys)
-    assert status == 2
+    status, out, err = run(["analyze", str(path), "--sport", "cmj"], capsys)
+    assert status == 2, out + err
     assert "--athlete-height" in err
-    status, out, _ = run(
+    status, out, err = run(
         ["analyze", str(path), "--sport", "cmj", "--athlete-height", "1.8"], capsys
     )
-    assert status == 0
+    assert status == 0, out + err
     assert "Session summary: 3 reps" in out
 
 
 def test_simulate_refuses_impossible_sessions(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, _, err = run(["simulate", str(tmp_path / "x.arrow"), "--reps", "0"], capsys)
-    assert status == 2
+    status, out, err = run(["simulate", str(tmp_path / "x.arrow"), "--reps", "0"], capsys)
+    assert status == 2, out + err
     assert "--reps" in err

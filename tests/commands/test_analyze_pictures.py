@@ -48,7 +48,7 @@ def test_a_recording_with_jpegs_gets_both_pictures(
     status, out, err = run(
         ["analyze", str(path), "--plot", str(plot), "--overlay", str(overlay)], capsys
     )
-    assert status == 0, err
+    assert status == 0, out + err
     assert "Session summary: 2 reps" in out
     assert f"plot: {plot}" in out
     assert f"overlay: {overlay} ({len(trial.samples)} frames)" in out
@@ -58,8 +58,8 @@ def test_a_recording_with_jpegs_gets_both_pictures(
 
 def test_overlay_needs_pictures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "none.mp4"
-    status, _, err = run(["analyze", str(EXAMPLE), "--overlay", str(target)], capsys)
-    assert status == 2
+    status, out, err = run(["analyze", str(EXAMPLE), "--overlay", str(target)], capsys)
+    assert status == 2, out + err
     assert "--overlay needs the frames' pictures" in err
     assert not target.exists()
 
@@ -67,8 +67,8 @@ def test_overlay_needs_pictures(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_pictures_into_a_missing_directory_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, _, err = run(["analyze", str(EXAMPLE), "--plot", str(tmp_path / "no/p.png")], capsys)
-    assert status == 2
+    status, out, err = run(["analyze", str(EXAMPLE), "--plot", str(tmp_path / "no/p.png")], capsys)
+    assert status == 2, out + err
     assert "--plot: no such directory" in err
 
 
@@ -78,6 +78,6 @@ def test_a_video_gets_its_overlay(tmp_path: Path, capsys: pytest.CaptureFixture[
     overlay = tmp_path / "overlay.mp4"
     argv = ["analyze", str(clip), "--sport", "cmj", "--athlete-height", "1.8"]
     status, out, err = run([*argv, "--overlay", str(overlay)], capsys)  # MediaPipe: 15 frames
-    assert status == 0, err
+    assert status == 0, out + err
     assert f"overlay: {overlay} (15 frames)" in out
     assert frame_count(overlay) == 15

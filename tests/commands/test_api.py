@@ -30,8 +30,8 @@ def test_keys_create_list_revoke(
     created = main(["keys", "create", "--name", "coach app", "--rate-per-minute", "30"])
     out, err = capsys.readouterr()
     token = out.strip()
+    assert created == 0, out + err
     key_id = token.split("_")[1]
-    assert created == 0
     assert token.startswith("ks_")
     assert "\n" not in token
     assert f"created key {key_id} ('coach app': 30 requests/min, 5 concurrent streams)" in err
@@ -39,33 +39,47 @@ def test_keys_create_list_revoke(
     with psycopg.connect(migrated_database, autocommit=True) as conn:
         assert check_request(conn, token) is not None
 
-    assert main(["keys", "list"]) == 0
-    header, row = capsys.readouterr().out.splitlines()
+    status = main(["keys", "list"])
+    out, err = capsys.readouterr()
+    assert status == 0, out + err
+    header, row = out.splitlines()
     assert header.split() == ["KEY_ID", "NAME", "RATE/MIN", "STREAMS", "CREATED", "REVOKED"]
     assert row.startswith(f"{key_id}  coach app  30        5        ")
     assert row.endswith("-")
 
-    assert main(["keys", "revoke", key_id]) == 0
-    assert capsys.readouterr().out == f"revoked key {key_id} ('coach app')\n"
-    assert main(["keys", "list"]) == 0
-    assert not capsys.readouterr().out.splitlines()[1].endswith("-")
+    status = main(["keys", "revoke", key_id])
+    out, err = capsys.readouterr()
+    assert status == 0, out + err
+    assert out == f"revoked key {key_id} ('coach app')\n", out
+    status = main(["keys", "list"])
+    out, err = capsys.readouterr()
+    assert status == 0, out + err
+    assert not out.splitlines()[1].endswith("-"), out
     with psycopg.connect(migrated_database, autocommit=True) as conn:
         assert check_request(conn, token) is None
 
-    assert main(["keys", "revoke", "0123456789abcdef"]) == 1
-    assert "no key '0123456789abcdef'" in capsys.readouterr().err
-    assert main(["keys", "create", "--name", " "]) == 1
-    assert "needs a name" in capsys.readouterr().err
+    status = main(["keys", "revoke", "0123456789abcdef"])
+    out, err = capsys.readouterr()
+    assert status == 1, out + err
+    assert "no key '0123456789abcdef'" in err, err
+    status = main(["keys", "create", "--name", " "])
+    out, err = capsys.readouterr()
+    assert status == 1, out + err
+    assert "needs a name" in err, err
 
 
 def test_keys_need_a_database(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("KINESTREAM_DATABASE_URL", raising=False)
-    assert main(["keys", "list"]) == 2
-    assert "no database" in capsys.readouterr().err
-    assert main(["api"]) == 2
-    assert "no database" in capsys.readouterr().err
+    status = main(["keys", "list"])
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
+    assert "no database" in err, err
+    status = main(["api"])
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
+    assert "no database" in err, err
 
 
 def _free_port() -> int:
@@ -145,8 +159,9 @@ def test_kinestream_api_refuses_bad_session_timeouts(
 ) -> None:
     monkeypatch.setenv(variable, value)
 
-    assert main(["api", "--database-url", "postgresql://x/y"]) == 2
-    err = capsys.readouterr().err
+    status = main(["api", "--database-url", "postgresql://x/y"])
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
     assert f"kinestream api: {variable}: {reason}" in err, err
 
 

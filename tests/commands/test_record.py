@@ -79,7 +79,7 @@ def test_a_backlog_stream_is_recorded_exactly_even_with_its_start_after_its_pose
     out_path = tmp_path / "mine.arrow"
     argv = ["record", "--stream-id", "mine", "--from-beginning", str(out_path)]
     status, out, err = run([*argv, "--brokers", kafka_bootstrap], capsys)
-    assert status == 0, err
+    assert status == 0, out + err
     assert f"{len(athlete)} frames (seq 0-{athlete[-1].seq}), cmj, athlete 1.84 m, 60 fps" in out
     assert "ended by its end message" in out
     recording = read_recording(out_path)
@@ -107,12 +107,12 @@ def test_live_round_trip_with_replay(
     try:
         assert recorder.stderr is not None
         assert "from now on" in recorder.stderr.readline()  # listening: publish now
-        status, _, err = run(["replay", str(source), "--fast", "--stream-id", "live"], capsys)
-        assert status == 0, err
+        status, out, err = run(["replay", str(source), "--fast", "--stream-id", "live"], capsys)
+        assert status == 0, out + err
         out, err = recorder.communicate(timeout=60)
     finally:
         recorder.kill()
-    assert recorder.returncode == 0, err
+    assert recorder.returncode == 0, out + err
     assert "ended by its end message" in out
 
     got = read_recording(recorded)
@@ -157,7 +157,7 @@ def test_a_frames_stream_keeps_its_jpegs(
     out_path = tmp_path / "cam.arrow"
     argv = ["record", "--stream-id", "cam", "--from-beginning", "--frames", "--estimate-poses"]
     status, out, err = run([*argv, str(out_path), "--brokers", kafka_bootstrap], capsys)
-    assert status == 0, err
+    assert status == 0, out + err
     assert "with JPEGs and estimated poses" in out
     recording = read_recording(out_path)
     assert recording.has_jpeg
@@ -177,8 +177,8 @@ def test_a_poses_recording_of_a_frames_stream_says_what_to_do(
     assert producer.flush(30) == 0
     out_path = tmp_path / "none.arrow"
     argv = ["record", "--stream-id", "cam", "--from-beginning", "--idle-timeout-s", "1"]
-    status, _, err = run([*argv, str(out_path), "--brokers", kafka_bootstrap], capsys)
-    assert status == 1
+    status, out, err = run([*argv, str(out_path), "--brokers", kafka_bootstrap], capsys)
+    assert status == 1, out + err
     assert "nothing recorded: no pose packets of stream cam" in err
     assert "record it with --frames" in err
     assert not out_path.exists()
@@ -196,7 +196,7 @@ def test_a_stream_without_start_is_recorded_without_parameters(
     out_path = tmp_path / "headless.arrow"
     argv = ["record", "--stream-id", "headless", "--from-beginning", "--idle-timeout-s", "1"]
     status, out, err = run([*argv, str(out_path), "--brokers", kafka_bootstrap], capsys)
-    assert status == 0, err
+    assert status == 0, out + err
     assert "sent no start message" in err
     assert "40 frames" in out
     assert "ended by 1 s without a message" in out
@@ -208,15 +208,15 @@ def test_a_stream_without_start_is_recorded_without_parameters(
 
 def test_estimate_poses_needs_frames(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["record", "--stream-id", "x", "--estimate-poses", str(tmp_path / "x.arrow")]
-    status, _, err = run(argv, capsys)
-    assert status == 2
+    status, out, err = run(argv, capsys)
+    assert status == 2, out + err
     assert "--estimate-poses goes with --frames" in err
 
 
 def test_an_unreachable_broker_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["record", "--stream-id", "x", str(tmp_path / "x.arrow"), "--brokers", "127.0.0.1:1"]
-    status, _, err = run([*argv, "--timeout-s", "1"], capsys)
-    assert status == 1
+    status, out, err = run([*argv, "--timeout-s", "1"], capsys)
+    assert status == 1, out + err
     assert "cannot reach Kafka at 127.0.0.1:1" in err
 
 

@@ -68,14 +68,14 @@ def test_the_dataflow_reports_what_analyze_reports(
     recording = tmp_path / "session.arrow"
     write_trial(simulate(sport, reps=2, fps=60.0, seed=7), recording, "sim")
     status, out, err = run(["analyze", str(recording), "--json", "-", "--all-events"], capsys)
-    assert status == 0, err
+    assert status == 0, out + err
     reference = [AnalysisEvent.from_json(line) for line in out.splitlines()]
     reference_reps = [e for e in reference if e.event_type == "rep_complete"]
     assert len(reference_reps) == 2
 
     for extra in (["--stream-id", "kept", "--keep-timestamps"], ["--stream-id", "shifted"]):
-        status, _, err = run(["replay", str(recording), "--fast", *extra], capsys)
-        assert status == 0, err
+        status, out, err = run(["replay", str(recording), "--fast", *extra], capsys)
+        assert status == 0, out + err
     settings = FlowSettings(
         brokers=(kafka_bootstrap,), topics=topics, database_url=None, frames=False, tail=False
     )
@@ -166,8 +166,8 @@ def test_frames_replay_sends_the_recorded_jpegs(
         for sample, jpeg in zip(samples, jpegs, strict=True):
             writer.write(sample, jpeg if sample.seq != 2 else None)  # row 2 kept no JPEG
     argv = ["replay", str(path), "--frames", "--fast", "--stream-id", "again"]
-    status, _, err = run(argv, capsys)
-    assert status == 0, err
+    status, out, err = run(argv, capsys)
+    assert status == 0, out + err
     frames = [
         wire.decode_frame(m.key(), m.value(), m.headers())
         for m in read_topic(kafka_bootstrap, topics.frames)
@@ -197,8 +197,8 @@ def test_bad_arguments_exit_2(
 ) -> None:
     path = tmp_path / "s.arrow"
     write_trial(simulate(Sport.CMJ, reps=1, fps=30.0, seed=0), path, "s")
-    status, _, err = run(["replay", str(path), *extra, "--brokers", "127.0.0.1:1"], capsys)
-    assert status == 2
+    status, out, err = run(["replay", str(path), *extra, "--brokers", "127.0.0.1:1"], capsys)
+    assert status == 2, out + err
     assert message in err
 
 
@@ -208,9 +208,9 @@ def test_a_recording_without_its_parameters_asks_for_them(
     path = tmp_path / "bare.arrow"
     with RecordingWriter(path, RecordingParams("bare")) as writer:
         writer.write(simulate(Sport.CMJ, reps=1, fps=30.0, seed=0).samples[0])
-    status, _, err = run(["replay", str(path), "--brokers", "127.0.0.1:1"], capsys)
-    assert status == 2
+    status, out, err = run(["replay", str(path), "--brokers", "127.0.0.1:1"], capsys)
+    assert status == 2, out + err
     assert "pass --sport" in err
-    status, _, err = run(["replay", str(tmp_path / "none.arrow")], capsys)
-    assert status == 2
+    status, out, err = run(["replay", str(tmp_path / "none.arrow")], capsys)
+    assert status == 2, out + err
     assert "no such recording" in err

@@ -200,15 +200,19 @@ def test_without_a_database_the_command_says_how_to_give_one(
 ) -> None:
     monkeypatch.delenv("KINESTREAM_DATABASE_URL", raising=False)
 
-    assert main(["webhooks"]) == 2
-    assert "KINESTREAM_DATABASE_URL" in capsys.readouterr().err
+    status = main(["webhooks"])
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
+    assert "KINESTREAM_DATABASE_URL" in err, err
 
 
 def test_an_unmigrated_database_is_refused(
     fresh_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["webhooks", "--database-url", fresh_database, "--brokers", "127.0.0.1:1"]) == 2
-    assert "run `kinestream db migrate` first" in capsys.readouterr().err
+    status = main(["webhooks", "--database-url", fresh_database, "--brokers", "127.0.0.1:1"])
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
+    assert "run `kinestream db migrate` first" in err, err
 
 
 @pytest.mark.parametrize(
@@ -241,8 +245,10 @@ def test_a_bad_variable_is_reported_like_a_bad_option(
 def test_an_inconsistent_schedule_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     arguments = ["--retry-base-s", "10", "--retry-cap-s", "5"]
 
-    assert main(["webhooks", "--database-url", "postgresql://x/y", *arguments]) == 2
-    assert "retry cap (5.0 s) must be at least its base" in capsys.readouterr().err
+    status = main(["webhooks", "--database-url", "postgresql://x/y", *arguments])
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
+    assert "retry cap (5.0 s) must be at least its base" in err, err
 
 
 @pytest.mark.parametrize(
@@ -255,6 +261,7 @@ def test_an_inconsistent_schedule_is_refused(capsys: pytest.CaptureFixture[str])
 def test_a_bad_group_membership_is_refused(
     arguments: list[str], reason: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["webhooks", "--database-url", "postgresql://x/y", *arguments]) == 2
-    err = capsys.readouterr().err
+    status = main(["webhooks", "--database-url", "postgresql://x/y", *arguments])
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
     assert reason in err, err

@@ -205,12 +205,13 @@ def test_cli_migrates_the_database_from_the_environment(
 ) -> None:
     monkeypatch.setenv("KINESTREAM_DATABASE_URL", fresh_database)
 
-    assert main(["db", "migrate"]) == 0
-    assert main(["db", "migrate"]) == 0
+    first = main(["db", "migrate"])
+    second = main(["db", "migrate"])
 
-    out = capsys.readouterr().out
-    assert "applied 001_core\n" in out
-    assert "schema up to date (0 applied;" in out
+    out, err = capsys.readouterr()
+    assert (first, second) == (0, 0), out + err
+    assert "applied 001_core\n" in out, out
+    assert "schema up to date (0 applied;" in out, out
 
 
 def test_cli_without_a_database_says_how_to_give_one(
@@ -218,8 +219,10 @@ def test_cli_without_a_database_says_how_to_give_one(
 ) -> None:
     monkeypatch.delenv("KINESTREAM_DATABASE_URL", raising=False)
 
-    assert main(["db", "migrate"]) == 2
-    assert "KINESTREAM_DATABASE_URL" in capsys.readouterr().err
+    status = main(["db", "migrate"])
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
+    assert "KINESTREAM_DATABASE_URL" in err, err
 
 
 def test_pending_migrations_are_what_migrate_applies(fresh_database: str) -> None:
@@ -233,8 +236,11 @@ def test_flow_refuses_a_database_without_the_schema(
     fresh_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status = main(["flow", "--database-url", fresh_database, "--brokers", "127.0.0.1:1"])
-    assert status == 2
-    assert "run `kinestream db migrate`" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
+    assert "run `kinestream db migrate`" in err, err
     unreachable = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
-    assert main(["flow", "--database-url", unreachable]) == 2
-    assert "cannot use the database" in capsys.readouterr().err
+    status = main(["flow", "--database-url", unreachable])
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
+    assert "cannot use the database" in err, err
