@@ -22,6 +22,7 @@ Frames' values come a few to an event (``metric_updates``); every count here is 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -78,7 +79,13 @@ class Flow:
     """``kinestream flow --no-frames`` as ``processes`` processes on this machine."""
 
     def __init__(
-        self, brokers: str, topics: wire.Topics, processes: int, idle_s: float, log: Path
+        self,
+        brokers: str,
+        topics: wire.Topics,
+        processes: int,
+        idle_s: float,
+        log: Path,
+        snapshot_s: float = 10.0,
     ) -> None:
         env = {
             **os.environ,
@@ -90,7 +97,8 @@ class Flow:
             "KINESTREAM_TOPIC_WEBHOOKS": topics.webhooks,
         }
         env.pop("KINESTREAM_DATABASE_URL", None)
-        args = ["--no-frames", "--idle-timeout-s", str(idle_s), "--snapshot-interval-s", "1"]
+        args = ["--no-frames", "--idle-timeout-s", str(idle_s)]
+        args += ["--snapshot-interval-s", str(snapshot_s)]
         if processes > 1:
             addresses = ";".join(f"127.0.0.1:{FIRST_PORT + i}" for i in range(processes))
             cluster = [["-i", str(i), "-a", addresses] for i in range(processes)]
@@ -304,7 +312,7 @@ def run_capacity(args: argparse.Namespace, template: list[PoseSample]) -> None:
         )
         collector = LatencyCollector(args.brokers, events, args.fps)
         collector.start()
-        flow = Flow(args.brokers, flow_topics, processes, 60, Path(args.log))
+        flow = Flow(args.brokers, flow_topics, processes, 60, Path(args.log), args.snapshot_s)
         try:
             deadline = time.time() + args.drain_s * 10
             while collector.frames < count and time.time() < deadline:
@@ -330,7 +338,7 @@ def run_streams(
 ) -> None:
     brokers = args.brokers
     topics = make_topics(brokers, args.partitions)
-    flow = Flow(brokers, topics, processes, 60, Path(args.log))
+    flow = Flow(brokers, topics, processes, 60, Path(args.log), args.snapshot_s)
     collector = LatencyCollector(brokers, topics.events, args.fps)
     collector.start()
     producer = Producer(
@@ -405,7 +413,7 @@ def run_churn(args: argparse.Namespace, template: list[PoseSample]) -> None:
     """
     brokers = args.brokers
     topics = make_topics(brokers, args.partitions)
-    flow = Flow(brokers, topics, 1, CHURN_IDLE_S, Path(args.log))
+    flow = Flow(brokers, topics, 1, CHURN_IDLE_S, Path(args.log), args.snapshot_s)
     collector = LatencyCollector(brokers, topics.events, args.fps)
     collector.start()
     producer = Producer(
@@ -444,15 +452,24 @@ def run_churn(args: argparse.Namespace, template: list[PoseSample]) -> None:
 
 
 def snapshot_size(template: list[PoseSample]) -> None:
+    """Pickled size of a stream's analyzer, and what its snapshot costs: the per-stream step
+    deep-copies its state and Bytewax pickles the copy, for every stream that changed, at
+    every epoch's end."""
     analyzer = StreamAnalyzer(StreamConfig("x", Sport.CMJ, 1.8))
     sizes = []
     for i, sample in enumerate(template):
         analyzer.process(sample)
         if i in (30, 300, len(template) - 1):
-            sizes.append((i + 1, len(pickle.dumps(analyzer))))
+            started = time.perf_counter()
+            for _ in range(10):
+                size = len(pickle.dumps(copy.deepcopy(analyzer)))
+            sizes.append((i + 1, size, (time.perf_counter() - started) / 10 * 1e3))
     print(
-        "analyzer snapshot (pickled) bytes after N frames: "
-        + ", ".join(f"{n}: {b}" for n, b in sizes)
+        "analyzer snapshot after N frames: "
+        + ", ".join(
+            f"{n}: {b} bytes pickled, {ms:.2f} ms to copy and pickle" for n, b, ms in sizes
+        ),
+        flush=True,
     )
 
 
@@ -468,6 +485,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--drain-s", type=float, default=20.0)
     parser.add_argument("--warmup-s", type=float, default=4.0)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--snapshot-s",
+        type=float,
+        default=10.0,
+        help="the flow's epoch (--snapshot-interval-s; default 10, the flow's own): every "
+        "stream that changed is snapshotted at each epoch's end, recovery or not",
+    )
     parser.add_argument("--backlog", type=int, default=60_000, help="poses of (a); 0: skip (a)")
     parser.add_argument("--backlog-streams", type=int, default=1000)
     parser.add_argument("--churn", type=int, default=10_000, help="streams of (c); 0: skip (c)")
