@@ -44,10 +44,15 @@ from kinestream.operators.phases.squat_jump import SquatJump
 from kinestream.operators.pose import PoseSample, drawable_pose
 from kinestream.operators.quality import QualityTracker
 from kinestream.operators.smoothing import LocalQuadraticSmoother, half_window
+from kinestream.operators.view import UNRELIABLE, ViewTracker
 from kinestream.sports import Sport
 
 LOST_AFTER_S: Final = 0.5
 MAX_LEG_CHANGE: Final = 0.35
+MAX_LEG_CHANGE_NOT_SIDE: Final = 0.6
+"""Seen from the front or obliquely, a bent leg that points at the camera looks shorter."""
+CAMERA_MOVED_M: Final = 0.05
+"""The surface under the planted feet moved this far in the image: the camera moved."""
 MAX_JUMP_PER_S: Final = 4.0
 MAX_STANDING_DRIFT_M: Final = 0.30
 MOVED_AFTER_S: Final = 0.5
@@ -145,6 +150,7 @@ class StreamAnalyzer:
         self._phase_time_s = -math.inf
         self._seen_person = False
         self._flights = 0
+        self._view = ViewTracker()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Resume a snapshot, also one taken before an attribute existed (its default)."""
@@ -311,7 +317,8 @@ class StreamAnalyzer:
         """The calibrated athlete's leg length, not too far from the last frame."""
         cal = self._calibration
         assert cal is not None
-        if abs(body.leg_length_px / cal.leg_length_px - 1.0) > MAX_LEG_CHANGE:
+        limit = MAX_LEG_CHANGE if self._view.view == "side" else MAX_LEG_CHANGE_NOT_SIDE
+        if abs(body.leg_length_px / cal.leg_length_px - 1.0) > limit:
             return False
         if self._last_body is not None:
             last_t, last = self._last_body
@@ -355,6 +362,7 @@ class StreamAnalyzer:
     def _on_body(self, sample: PoseSample, body: BodyMeasurement) -> None:
         cal = self._calibration
         pose = drawable_pose(sample) if self.config.echo_pose else None
+        self._view.push(sample)
         if cal is None:
             self._emit("metric_update", sample.seq, sample.timestamp_s, self._idle_payload(pose))
             lookback = self._lookback
@@ -467,6 +475,15 @@ class StreamAnalyzer:
             self._emit("metric_update", seq, time_s, payload)
         for output in outputs:
             self._output(seq, time_s, output)
+        if self._machine.track_ground and abs(self._machine.ground_m) > CAMERA_MOVED_M:
+            self._warn(
+                seq,
+                time_s,
+                "camera_moved",
+                f"the floor under the feet moved {100 * self._machine.ground_m:+.0f} cm in the "
+                "image since calibration (a handheld camera tilting?): takeoff and landing "
+                "follow the feet, but heights and depths may be off",
+            )
 
     def _output(self, seq: int, time_s: float, output: Output) -> None:
         if isinstance(output, PhaseChange):
@@ -481,6 +498,9 @@ class StreamAnalyzer:
             quality = self._quality.rep_quality(
                 output.warnings, output.confidence, late=seq <= self._late_until_seq
             )
+            view = self._view.view
+            quality["view"] = view
+            quality["unreliable_metrics"] = list(UNRELIABLE[view])
             self._emit(
                 "rep_complete",
                 seq,

@@ -1,4 +1,11 @@
-"""Per-repetition quality: frame rate, visibility, dropped frames and a confidence score."""
+"""Per-repetition quality: frame rate, visibility, dropped frames and a confidence score.
+
+A repetition's quality block: ``fps``, ``frames``, ``dropped_frames``, ``mean_visibility``,
+``confidence`` (0-1), ``warnings`` (codes), ``calibrated_after_movement`` (found late, once
+the athlete stood still after it), and from the analyzer ``view`` (``side``, ``oblique``
+or ``frontal``, see :mod:`kinestream.operators.view`) with ``unreliable_metrics``, the
+metrics that view makes unreliable.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,74 @@
+"""Any camera view: the view is found and reported, timing holds, a moving camera warns.
+
+The simulator films from the side; a frontal or oblique view is made from it by moving the
+left landmarks one way across the image and the right ones the other (a shoulder and hip
+width of 0.4 m, or 0.2 m, against a trunk of 0.52 m). Heights are unchanged by that, so
+flight time must stay within a quarter frame (test_accuracy's bound).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from kinestream.operators.view import UNRELIABLE
+from kinestream.simulation.camera import Camera
+from kinestream.simulation.scenarios import Trial, countermovement_jumps
+from tests.operators.test_accuracy import analyse, reps_of
+
+LEFT = [i for i in range(1, 33) if (i >= 11 and i % 2 == 1) or i in (1, 2, 3, 7, 9)]
+RIGHT = [i for i in range(1, 33) if (i >= 11 and i % 2 == 0) or i in (4, 5, 6, 8, 10)]
+
+
+def widened(trial: Trial, half_width_m: float) -> Trial:
+    shift = half_width_m * trial.camera.px_per_m / trial.camera.width
+    samples = []
+    for sample in trial.samples:
+        if sample.landmarks is not None:
+            landmarks = sample.landmarks.copy()
+            landmarks[LEFT, 0] += shift
+            landmarks[RIGHT, 0] -= shift
+            landmarks[RIGHT, 3] = np.maximum(landmarks[RIGHT, 3], 0.9)
+            sample = replace(sample, landmarks=landmarks)
+        samples.append(sample)
+    return replace(trial, samples=samples)
+
+
+@pytest.mark.parametrize(
+    ("half_width_m", "view"), [(0.0, "side"), (0.1, "oblique"), (0.2, "frontal")]
+)
+def test_view_is_reported_with_what_it_makes_unreliable(half_width_m: float, view: str) -> None:
+    trial = countermovement_jumps(reps=1, camera=Camera(fps=60), seed=31)
+    events = analyse(widened(trial, half_width_m))
+    reps = [e.payload for e in events if e.event_type == "rep_complete"]
+    assert len(reps) == 1
+    quality = reps[0]["quality"]
+    assert quality["view"] == view
+    assert quality["unreliable_metrics"] == list(UNRELIABLE[view])
+    if view == "frontal":
+        assert "countermovement_depth_m" in quality["unreliable_metrics"]
+    assert reps[0]["metrics"]["flight_time_s"] == pytest.approx(
+        trial.reps[0].flight_time_s, abs=0.25 / 60
+    )
+
+
+def test_a_camera_that_tilts_is_followed_and_warned_about_once() -> None:
+    # From 0.5 s on the image moves down by 12 px/s (3.3 cm/s at 360 px/m): 8 cm by the
+    # end. The feet's surface is followed, so the jump is still timed within one frame.
+    trial = countermovement_jumps(reps=1, camera=Camera(fps=60), seed=32)
+    t0 = trial.samples[0].timestamp_s + 0.5
+    samples = []
+    for sample in trial.samples:
+        if sample.landmarks is not None and sample.timestamp_s > t0:
+            landmarks = sample.landmarks.copy()
+            landmarks[:, 1] += 12.0 * (sample.timestamp_s - t0) / sample.image_height
+            sample = replace(sample, landmarks=landmarks)
+        samples.append(sample)
+    events = analyse(replace(trial, samples=samples))
+    codes = [e.payload["code"] for e in events if e.event_type == "quality_warning"]
+    assert codes.count("camera_moved") == 1
+    reps = reps_of(events)
+    assert len(reps) == 1
+    assert reps[0]["flight_time_s"] == pytest.approx(trial.reps[0].flight_time_s, abs=1 / 60)
