@@ -506,18 +506,16 @@ def decode_pose_packet(value: bytes | None, *, now_s: float | None = None) -> Po
     if len(value) != expected:
         raise WireError(f"pose message has {len(value)} bytes, expected {expected}")
     _check_sample(seq, timestamp_s, float(fps), width, height, now_s)
-    offset = _POSE_HEADER.size
+    body = np.frombuffer(value, dtype="<f4", offset=_POSE_HEADER.size)
+    if body.size and not np.isfinite(body).all():  # one check for both arrays
+        raise WireError("pose landmarks must be finite numbers")
+    offset = 0
     landmarks = world = None
     if flags & _FLAG_LANDMARKS:
-        raw = np.frombuffer(value, dtype="<f4", count=NUM_LANDMARKS * 4, offset=offset)
-        landmarks = raw.reshape(NUM_LANDMARKS, 4).astype(np.float64)
-        offset += _LANDMARKS_BYTES
+        landmarks = body[: NUM_LANDMARKS * 4].reshape(NUM_LANDMARKS, 4).astype(np.float64)
+        offset = NUM_LANDMARKS * 4
     if flags & _FLAG_WORLD:
-        raw = np.frombuffer(value, dtype="<f4", count=NUM_LANDMARKS * 3, offset=offset)
-        world = raw.reshape(NUM_LANDMARKS, 3).astype(np.float64)
-    for array in (landmarks, world):
-        if array is not None and not np.isfinite(array).all():
-            raise WireError("pose landmarks must be finite numbers")
+        world = body[offset:].reshape(NUM_LANDMARKS, 3).astype(np.float64)
     try:
         sample = PoseSample(
             seq=seq,
