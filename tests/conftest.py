@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -92,6 +93,11 @@ def topic_factory(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Itera
         futures = admin.create_topics([NewTopic(name, partitions, 1)], operation_timeout=30)
         futures[name].result(timeout=30)
         created.append(name)
+        # Kafka acknowledges a creation before its metadata shows the topic's partitions.
+        deadline = time.monotonic() + 30
+        while len(admin.list_topics(name, timeout=30).topics[name].partitions) != partitions:
+            assert time.monotonic() < deadline, f"topic {name} never showed its partitions"
+            time.sleep(0.05)
         return name
 
     yield create
