@@ -215,8 +215,8 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
             return self._on_item(item)
         except Exception as exc:  # a bug; the analysis's own failures are handled below
             _log.exception("stream %r: failed on %s", self.stream_id, type(item).__name__)
-            seq = getattr(item, "seq", -1)
-            return self._out([self._error(seq, "internal_error", exc)]), StatefulLogic.RETAIN
+            error = self._error(getattr(item, "seq", -1), "internal_error", _describe(exc))
+            return self._out([error]), StatefulLogic.RETAIN
 
     def _on_item(self, item: StreamInput) -> tuple[Iterable[SessionEvent], bool]:
         if isinstance(item, StartMessage):
@@ -319,7 +319,7 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
             events.extend(analyzer.finish(reason))
         except Exception as exc:
             _log.exception("stream %r: the analysis could not finish", self.stream_id)
-            events.append(self._error(self.state.highest_seq, "analysis_failed", exc))
+            events.append(self._error(self.state.highest_seq, "analysis_failed", _describe(exc)))
             events.append(self._summary_without_analyzer(analyzer, reason))
         self._close_estimator()
         out = self._out(events)
@@ -394,17 +394,7 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
                 f"{type(item).__name__.lower()} {item.seq} skipped: the dataflow's worker died "
                 f"{deaths} times while analysing it (it had been held for the start)"
             )
-            return self._out(
-                [
-                    AnalysisEvent(
-                        "error",
-                        self.stream_id,
-                        item.seq,
-                        0.0,
-                        {"code": "quarantined", "message": message},
-                    )
-                ]
-            )
+            return self._out([self._error(item.seq, "quarantined", message)])
         inflight.begin(identity)
         if self.crash_on is not None:
             self._test_crash(identity)
@@ -430,19 +420,17 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         except Exception as exc:
             # The analyzer may be half updated: end the stream rather than trust it.
             _log.exception("stream %r: the analysis failed on seq %d", self.stream_id, sample.seq)
-            failure = self._error(sample.seq, "analysis_failed", exc, sample.timestamp_s)
+            failure = self._error(sample.seq, "analysis_failed", _describe(exc), sample.timestamp_s)
             return self._finish("analysis_failed", [failure])
         if first and sample.timestamp_s < EARLIEST_UNIX_S:
             events.insert(0, self._relative_clock_warning(sample))
         return self._out(events)
 
     def _error(
-        self, seq: int, code: str, exc: BaseException, capture_time_s: float = 0.0
+        self, seq: int, code: str, message: str, capture_time_s: float = 0.0
     ) -> AnalysisEvent:
-        message = f"{type(exc).__name__}: {exc}"[:500]
-        return AnalysisEvent(
-            "error", self.stream_id, seq, capture_time_s, {"code": code, "message": message}
-        )
+        payload = {"code": code, "message": message}
+        return AnalysisEvent("error", self.stream_id, seq, capture_time_s, payload)
 
     def _test_crash(self, identity: tuple[str, int, int]) -> None:
         assert self.crash_on is not None
@@ -502,17 +490,10 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
         try:
             return self._estimator.estimate(rgb, frame.seq, frame.timestamp_s)
         except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"
-            return self._frame_error(frame, "pose_estimation_failed", message)
+            return self._frame_error(frame, "pose_estimation_failed", _describe(exc))
 
     def _frame_error(self, frame: Frame, code: str, message: str) -> AnalysisEvent:
-        return AnalysisEvent(
-            "error",
-            self.stream_id,
-            frame.seq,
-            frame.timestamp_s,
-            {"code": code, "message": message},
-        )
+        return self._error(frame.seq, code, message, frame.timestamp_s)
 
     def _close_estimator(self) -> None:
         estimator, self._estimator = self._estimator, None
@@ -528,6 +509,11 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StreamSnapshot]):
     def _touch(self, seconds: float | None = None) -> None:
         wait = self.settings.idle_timeout_s if seconds is None else seconds
         self._deadline = self.clock() + timedelta(seconds=wait)
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception for an error event's message (bounded: it may quote the input)."""
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 def stream_logic_builder(
