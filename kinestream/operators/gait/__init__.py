@@ -1,0 +1,1 @@
+"""Running gait: per-foot contacts, steps, rolling gait figures and bout summaries."""

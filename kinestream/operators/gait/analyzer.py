@@ -1,0 +1,554 @@
+"""One running stream's analysis: pose samples in, steps and gait figures out.
+
+:class:`RunningAnalyzer` has the per-stream interface of the jumps' analyzer
+(:meth:`process`, :meth:`finish`) and is a plain, picklable object of bounded size. Per
+frame it takes each foot's lowest point and position (left and right labels exchanged back
+when the pose model swaps the legs for a few frames), the floor (a high percentile of the
+feet's lowest points over the last ``FLOOR_S``, where the planted feet are) and the scale
+(thigh plus shank, 0.491 of the athlete's height, Drillis & Contini: no standing still is
+needed). Each foot's contacts come from
+:class:`~kinestream.operators.gait.contacts.FootTracker`, timed between frames.
+
+A contact is a running step when the flight before it is positive (the other foot left the
+ground before this one struck), and its contact and step times are those of running. The
+first such step starts a **bout** (the contact before it, if it fits, becomes its first
+step); the bout ends when the runner walks (contacts with double support), stands (both feet
+down for ``STANDING_S``), stops stepping, leaves the view, or the stream ends: then a
+``bout_summary``. Events, besides ``metric_update`` per frame:
+
+* ``step``: one per running contact (:class:`~kinestream.operators.gait.bout.Step`);
+* ``gait_update``: the last ``WINDOW_STEPS`` (10) steps' figures, after every step from the
+  fourth of a bout on;
+* ``bout_summary``; ``phase_change`` between ``running``, ``walking``, ``standing`` and
+  ``not_in_view``;
+* ``quality_warning``: ``not_running`` (walking or standing: no steps are reported),
+  ``low_fps``, ``athlete_lost``.
+
+The far foot (the one with the lower visibility over the run) is often hidden behind the
+near leg: its steps are ``low_confidence``, with their foot's visibility. A step is never
+made up: a contact whose strike or toe-off was not seen is not a step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from kinestream.events import AnalysisEvent, EventType
+from kinestream.operators.gait.bout import (
+    LEFT,
+    RIGHT,
+    WINDOW_STEPS,
+    BoutStats,
+    GaitWindow,
+    Step,
+)
+from kinestream.operators.gait.contacts import Contact, FootFrame, FootTracker
+from kinestream.operators.pose import FloatArray, Landmark, PoseSample, drawable_pose
+
+LEG_SHARE: Final = 0.491
+"""Thigh plus shank over body height (Drillis & Contini)."""
+FLOOR_S: Final = 2.5
+FLOOR_PERCENTILE: Final = 80.0
+FPS_FRAMES: Final = 8
+LOST_AFTER_S: Final = 0.5
+STANDING_S: Final = 1.0
+STOPPED_S: Final = 2.0
+"""A bout ends when no foot has left the ground for this long."""
+MIN_STEP_S: Final = 0.2
+MAX_STEP_S: Final = 0.75
+MAX_RUNNING_CONTACT_S: Final = 0.45
+RECOMMENDED_FPS: Final = 60.0
+FAR_VISIBILITY_GAP: Final = 0.1
+LOW_VISIBILITY: Final = 0.5
+WARNING_EPISODE_S: Final = 2.0
+_FEET: Final = {
+    LEFT: (Landmark.LEFT_HEEL, Landmark.LEFT_FOOT_INDEX, Landmark.LEFT_ANKLE),
+    RIGHT: (Landmark.RIGHT_HEEL, Landmark.RIGHT_FOOT_INDEX, Landmark.RIGHT_ANKLE),
+}
+_LEGS: Final = {
+    LEFT: (Landmark.LEFT_HIP, Landmark.LEFT_KNEE, Landmark.LEFT_ANKLE),
+    RIGHT: (Landmark.RIGHT_HIP, Landmark.RIGHT_KNEE, Landmark.RIGHT_ANKLE),
+}
+_LEG_ROWS: Final = {
+    LEFT: [25, 27, 29, 31],
+    RIGHT: [26, 28, 30, 32],
+}
+NOT_RUNNING: Final = {
+    "walking": "walking: the feet share the ground between steps (no flight phase); "
+    "no running steps are reported",
+    "standing": "standing: both feet stay on the ground; no running steps are reported",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RunningConfig:
+    """What a running stream's analysis needs to know from the start.
+
+    ``belt_speed_m_s`` is the treadmill's belt speed; without it the speed is measured on
+    video (overground, or a treadmill whose speed is not given).
+    """
+
+    stream_id: str
+    athlete_height_m: float
+    belt_speed_m_s: float | None = None
+    echo_pose: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.stream_id:
+            raise ValueError("stream id must not be empty")
+        if not 0.5 < self.athlete_height_m < 2.6:
+            raise ValueError("athlete height must be between 0.5 m and 2.6 m")
+        if self.belt_speed_m_s is not None and not 0.0 < self.belt_speed_m_s <= 12.0:
+            raise ValueError("belt speed must be above 0 and at most 12 m/s")
+
+
+class RunningAnalyzer:
+    """The per-stream running analysis: feed samples in capture order, collect events."""
+
+    def __init__(self, config: RunningConfig) -> None:
+        self.config = config
+        self.last_seq: int | None = None
+        self.last_time_s: float | None = None
+        self.first_time_s: float | None = None
+        self.frames = 0
+        self.dropped_frames = 0
+        self.late_frames = 0
+        self.steps = 0
+        self.bouts = 0
+        self.fps: float | None = None
+        self.mode = "not_in_view"
+        self._events: list[AnalysisEvent] = []
+        self._index: dict[tuple[str, int], int] = {}
+        self._warned: dict[str, float] = {}
+        self._times: deque[float] = deque(maxlen=FPS_FRAMES + 1)
+        self._early: list[tuple[int, float, dict[str, FootFrame], float]] = []
+        self._trackers: dict[str, FootTracker] = {}
+        self._floor_values: deque[float] = deque(maxlen=600)
+        self._floor_y_px = math.nan
+        self._noise_px = math.nan
+        self._legs: deque[float] = deque(maxlen=255)
+        self._m_per_px = math.nan
+        self._since_update = 0
+        self._previous: dict[str, tuple[float, float]] = {}
+        self._velocity: dict[str, tuple[float, float]] = {}
+        self._visibility = {LEFT: math.nan, RIGHT: math.nan}
+        self._missing_since: float | None = None
+        self._down_since: float | None = None
+        self._last_contact: Contact | None = None
+        self._held: Step | None = None
+        self._walking_contacts = 0
+        self._bout: BoutStats | None = None
+        self._window = GaitWindow()
+        self._seen_person = False
+        self._seen_contacts = 0
+        self._not_running_seen = False
+
+    @property
+    def phase(self) -> str:
+        """``running``, ``walking``, ``standing`` or ``not_in_view``."""
+        return self.mode
+
+    # -- the interface ---------------------------------------------------------------------
+
+    def process(self, sample: PoseSample) -> list[AnalysisEvent]:
+        """Analyse one sample and return the events it produced (possibly none)."""
+        self._events = []
+        if self.last_seq is not None and sample.seq <= self.last_seq:
+            if sample.seq < self.last_seq:
+                self.late_frames += 1
+            return []
+        if self.last_time_s is not None and sample.timestamp_s <= self.last_time_s:
+            self._emit(
+                "error",
+                sample.seq,
+                sample.timestamp_s,
+                {
+                    "code": "timestamp_not_increasing",
+                    "message": "frame dropped: its capture timestamp is not after the "
+                    "previous frame's",
+                },
+            )
+            return self._events
+        if self.last_seq is not None and sample.seq > self.last_seq + 1:
+            self.dropped_frames += sample.seq - self.last_seq - 1
+        self.last_seq = sample.seq
+        self.last_time_s = sample.timestamp_s
+        if self.first_time_s is None:
+            self.first_time_s = sample.timestamp_s
+        self.frames += 1
+        self._times.append(sample.timestamp_s)
+        feet = self._feet(sample)
+        if feet is None:
+            self._on_missing(sample)
+        else:
+            self._missing_since = None
+            self._seen_person = True
+            self._on_feet(sample.seq, sample.timestamp_s, feet)
+        self._frame_update(sample)
+        return self._events
+
+    def finish(self, reason: str) -> list[AnalysisEvent]:
+        """Time the contacts still open, end the bout and emit the session summary."""
+        self._events = []
+        seq = self.last_seq if self.last_seq is not None else 0
+        time_s = self.last_time_s if self.last_time_s is not None else 0.0
+        if self._trackers and not math.isnan(self._m_per_px):
+            done = [
+                c
+                for t in self._trackers.values()
+                if (c := t.finish(self._m_per_px, self._noise_m())) is not None
+            ]
+            for contact in sorted(done, key=lambda c: c.strike_s):
+                self._on_contact(seq, time_s, contact)
+        self._end_bout(seq, time_s, "end_of_stream")
+        duration = time_s - self.first_time_s if self.first_time_s is not None else 0.0
+        payload: dict[str, Any] = {
+            "sport": "running",
+            "reps": self.steps,
+            "steps": self.steps,
+            "bouts": self.bouts,
+            "frames": self.frames,
+            "dropped_frames": self.dropped_frames,
+            "late_frames": self.late_frames,
+            "duration_s": round(duration, 4),
+            "best": {},
+            "reason": reason,
+        }
+        if not self.steps:
+            code, message = self._no_steps_reason()
+            payload["no_reps_reason"], payload["no_reps_message"] = code, message
+        self._emit("session_summary", seq, time_s, payload)
+        return self._events
+
+    def _no_steps_reason(self) -> tuple[str, str]:
+        if not self._seen_person:
+            return "no_person", "no person was seen in the stream"
+        if self._not_running_seen:
+            return "not_running", "the athlete walked or stood but did not run"
+        return "no_steps_seen", "no foot was seen striking the ground and leaving it again"
+
+    # -- per frame -------------------------------------------------------------------------
+
+    def _feet(self, sample: PoseSample) -> dict[str, FootFrame] | None:
+        """Each foot seen in the image (left and right as tracked), or ``None``."""
+        if sample.landmarks is None:
+            return None
+        lm = sample.landmarks
+        w, h = sample.image_width, sample.image_height
+        px = lm[:, :2] * np.array([w, h])
+        if self._swapped(px):
+            lm = lm.copy()
+            lm[_LEG_ROWS[LEFT] + _LEG_ROWS[RIGHT]] = lm[_LEG_ROWS[RIGHT] + _LEG_ROWS[LEFT]]
+            px = lm[:, :2] * np.array([w, h])
+        hip_x = float(0.5 * (px[Landmark.LEFT_HIP, 0] + px[Landmark.RIGHT_HIP, 0]))
+        feet: dict[str, FootFrame] = {}
+        for side, (heel, toe, ankle) in _FEET.items():
+            x = 0.5 * float(px[heel, 0] + px[toe, 0])
+            low = float(max(px[heel, 1], px[toe, 1]))
+            if not (0.0 <= x <= w and low <= 1.02 * h) or not math.isfinite(low):
+                continue
+            vis = float(lm[[heel, toe, ankle], 3].mean())
+            feet[side] = FootFrame(sample.timestamp_s, low, x, hip_x, vis)
+            self._previous[side] = (x, low)
+        best = max(_LEGS, key=lambda s: float(lm[list(_LEGS[s]), 3].sum()))
+        hip, knee, ankle_ = (px[i] for i in _LEGS[best])
+        self._legs.append(float(np.hypot(*(hip - knee)) + np.hypot(*(knee - ankle_))))
+        return feet or None
+
+    def _swapped(self, px: FloatArray) -> bool:
+        """The pose model exchanged the legs' labels: each foot is nearer where the other
+        was expected (constant-velocity prediction from the frames before)."""
+        if len(self._previous) < 2:
+            return False
+        pred = {}
+        for side in (LEFT, RIGHT):
+            x, y = self._previous[side]
+            vx, vy = self._velocity.get(side, (0.0, 0.0))
+            pred[side] = np.array([x + vx, y + vy])
+        now = {}
+        for side, (heel, toe, _) in _FEET.items():
+            now[side] = np.array([0.5 * (px[heel, 0] + px[toe, 0]), max(px[heel, 1], px[toe, 1])])
+        keep = np.linalg.norm(now[LEFT] - pred[LEFT]) + np.linalg.norm(now[RIGHT] - pred[RIGHT])
+        swap = np.linalg.norm(now[LEFT] - pred[RIGHT]) + np.linalg.norm(now[RIGHT] - pred[LEFT])
+        swapped = bool(swap < 0.5 * keep)
+        for side in (LEFT, RIGHT):
+            seen = now[RIGHT if side == LEFT else LEFT] if swapped else now[side]
+            x, y = self._previous[side]
+            self._velocity[side] = (float(seen[0] - x), float(seen[1] - y))
+        return swapped
+
+    def _on_missing(self, sample: PoseSample) -> None:
+        if self._missing_since is None:
+            self._missing_since = sample.timestamp_s
+        if sample.timestamp_s - self._missing_since > LOST_AFTER_S and self.mode != "not_in_view":
+            self._end_bout(sample.seq, sample.timestamp_s, "athlete_lost")
+            for tracker in self._trackers.values():
+                tracker.lost()
+            self._previous.clear()
+            self._velocity.clear()
+            self._last_contact = None
+            self._held = None
+            self._set_mode(sample.seq, sample.timestamp_s, "not_in_view")
+
+    def _on_feet(self, seq: int, time_s: float, feet: dict[str, FootFrame]) -> None:
+        for foot in feet.values():
+            self._floor_values.append(foot.low_y_px)
+        self._since_update += 1
+        if self._since_update >= 8 or math.isnan(self._floor_y_px):
+            self._update_reference()
+        if self.fps is None:
+            self._early.append((seq, time_s, feet, 0.0))
+            if len(self._times) <= FPS_FRAMES:
+                return
+            self._start(seq, time_s)
+            return
+        self._track(seq, time_s, feet)
+
+    def _start(self, seq: int, time_s: float) -> None:
+        """Frame rate known: make the trackers and replay the frames seen so far."""
+        self.fps = 1.0 / float(np.median(np.diff(np.array(self._times))))
+        self._trackers = {side: FootTracker(side, self.fps) for side in (LEFT, RIGHT)}
+        if self.fps < 0.95 * RECOMMENDED_FPS:
+            period_ms = 1000.0 / self.fps
+            self._warn(
+                seq,
+                time_s,
+                "low_fps",
+                f"{self.fps:.0f} fps: strike and toe-off are interpolated between frames "
+                f"{period_ms:.0f} ms apart; contact and flight times may be off by about "
+                f"{0.3 * period_ms:.0f} ms. Record at {RECOMMENDED_FPS:.0f} fps or more.",
+            )
+        early, self._early = self._early, []
+        for e_seq, e_time, feet, _ in early:
+            self._track(e_seq, e_time, feet)
+
+    def _update_reference(self) -> None:
+        """Floor, foot noise and scale from the recent frames."""
+        self._since_update = 0
+        values = np.fromiter(self._floor_values, dtype=np.float64)
+        p80, p95 = np.percentile(values, [FLOOR_PERCENTILE, 95.0])
+        self._floor_y_px = float(p80)
+        self._noise_px = float(p95 - p80) / 1.24
+        if self._legs:
+            leg = float(np.median(np.fromiter(self._legs, dtype=np.float64)))
+            if leg > 0:
+                self._m_per_px = LEG_SHARE * self.config.athlete_height_m / leg
+
+    def _noise_m(self) -> float:
+        """Noise of the feet's lowest points on the ground (metres)."""
+        return self._noise_px * self._m_per_px if math.isfinite(self._noise_px) else 0.005
+
+    def _threshold_m(self) -> float:
+        return float(min(max(4.0 * self._noise_m(), 0.015), 0.08))
+
+    def _track(self, seq: int, time_s: float, feet: dict[str, FootFrame]) -> None:
+        if math.isnan(self._m_per_px):
+            return
+        threshold = self._threshold_m()
+        contacts = []
+        for side, tracker in self._trackers.items():
+            foot = feet.get(side)
+            if foot is None:
+                tracker.lost()
+                continue
+            vis = self._visibility[side]
+            self._visibility[side] = (
+                foot.visibility if math.isnan(vis) else 0.98 * vis + 0.02 * foot.visibility
+            )
+            contact = tracker.push(
+                foot, self._floor_y_px, self._m_per_px, threshold, self._noise_m()
+            )
+            if contact is not None:
+                contacts.append(contact)
+        for contact in sorted(contacts, key=lambda c: c.strike_s):
+            self._on_contact(seq, time_s, contact)
+        both_down = len(feet) == 2 and all(t.on_ground for t in self._trackers.values())
+        if not both_down:
+            self._down_since = None
+        elif self._down_since is None:
+            self._down_since = time_s
+        elif time_s - self._down_since > STANDING_S and self.mode != "standing":
+            self._end_bout(seq, time_s, "stopped")
+            self._not_running(seq, time_s, "standing")
+        last = self._last_contact
+        if self._bout is not None and last is not None and time_s - last.toe_off_s > STOPPED_S:
+            self._end_bout(seq, time_s, "stopped")
+
+    # -- steps and bouts -------------------------------------------------------------------
+
+    def _on_contact(self, seq: int, time_s: float, contact: Contact) -> None:
+        self._seen_contacts += 1
+        prev, self._last_contact = self._last_contact, contact
+        paired = (
+            prev is not None
+            and prev.foot != contact.foot
+            and MIN_STEP_S <= contact.strike_s - prev.strike_s <= MAX_STEP_S
+        )
+        flight = contact.strike_s - prev.toe_off_s if paired and prev is not None else None
+        step_time = contact.strike_s - prev.strike_s if paired and prev is not None else None
+        running_contact = contact.contact_time_s <= MAX_RUNNING_CONTACT_S
+        step = self._step(contact, flight, step_time)
+        if flight is not None and flight > 0.0 and running_contact:
+            self._walking_contacts = 0
+            if self._bout is None:
+                self._start_bout(seq, time_s, contact)
+            if self._held is not None:
+                self._add_step(seq, time_s, self._held)
+                self._held = None
+            self._add_step(seq, time_s, step)
+            return
+        if flight is None and running_contact:
+            # Its partner was not seen: a step of a bout in progress, else held until the
+            # next contact says whether this is running.
+            if self._bout is not None:
+                self._add_step(seq, time_s, step)
+            else:
+                self._held = step
+            return
+        self._held = None
+        self._walking_contacts += 1
+        if self._walking_contacts >= 2:
+            self._end_bout(seq, time_s, "walking")
+            self._not_running(seq, time_s, "walking")
+
+    def _step(self, contact: Contact, flight: float | None, step_time: float | None) -> Step:
+        if self.config.belt_speed_m_s is not None:
+            speed: float | None = self.config.belt_speed_m_s
+        elif contact.ground_speed_px_s is not None:
+            speed = contact.ground_speed_px_s * self._m_per_px
+        else:
+            speed = None
+        far = self._far_foot()
+        return Step(
+            number=0,
+            foot=contact.foot,
+            strike_s=contact.strike_s,
+            toe_off_s=contact.toe_off_s,
+            flight_before_s=flight,
+            step_time_s=step_time,
+            speed_m_s=speed,
+            foot_visibility=contact.visibility,
+            low_confidence=contact.foot == far or contact.visibility < LOW_VISIBILITY,
+        )
+
+    def _far_foot(self) -> str | None:
+        left, right = self._visibility[LEFT], self._visibility[RIGHT]
+        if math.isnan(left) or math.isnan(right) or abs(left - right) < FAR_VISIBILITY_GAP:
+            return None
+        return LEFT if left < right else RIGHT
+
+    def _start_bout(self, seq: int, time_s: float, contact: Contact) -> None:
+        self.bouts += 1
+        self._bout = BoutStats(self.bouts)
+        self._window = GaitWindow()
+        self._set_mode(seq, time_s, "running", contact.strike_s)
+
+    def _add_step(self, seq: int, time_s: float, step: Step) -> None:
+        assert self._bout is not None
+        self.steps += 1
+        numbered = Step(
+            self.steps,
+            step.foot,
+            step.strike_s,
+            step.toe_off_s,
+            step.flight_before_s,
+            step.step_time_s,
+            step.speed_m_s,
+            step.foot_visibility,
+            step.low_confidence,
+        )
+        self._bout.add(numbered)
+        self._window.add(numbered)
+        payload = numbered.payload()
+        payload["bout"] = self._bout.number
+        payload["warnings"] = self._step_warnings(numbered)
+        self._emit("step", seq, time_s, payload)
+        if len(self._window.steps) >= 4:
+            update = self._window.payload()
+            update["bout"] = self._bout.number
+            self._emit("gait_update", seq, time_s, update)
+
+    def _step_warnings(self, step: Step) -> list[str]:
+        warnings = []
+        if self.fps is not None and self.fps < 0.95 * RECOMMENDED_FPS:
+            warnings.append("low_fps")
+        if step.low_confidence:
+            warnings.append("far_foot")
+        if step.flight_before_s is None:
+            warnings.append("previous_contact_unseen")
+        return warnings
+
+    def _end_bout(self, seq: int, time_s: float, reason: str) -> None:
+        if self._bout is None:
+            return
+        bout, self._bout = self._bout, None
+        self._emit("bout_summary", seq, time_s, bout.payload(reason))
+        self._window = GaitWindow()
+
+    def _not_running(self, seq: int, time_s: float, mode: str) -> None:
+        self._not_running_seen = True
+        if self.mode != mode:
+            self._set_mode(seq, time_s, mode)
+            self._warn(seq, time_s, "not_running", NOT_RUNNING[mode])
+
+    def _set_mode(self, seq: int, time_s: float, mode: str, since_s: float | None = None) -> None:
+        if mode == self.mode:
+            return
+        self._emit(
+            "phase_change",
+            seq,
+            time_s,
+            {
+                "from_phase": self.mode,
+                "to_phase": mode,
+                "phase_time_s": round(time_s if since_s is None else since_s, 5),
+                "rep": self.bouts,
+            },
+        )
+        self.mode = mode
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _frame_update(self, sample: PoseSample) -> None:
+        window = self._window.payload() if len(self._window.steps) >= 2 else None
+        trackers = self._trackers
+        payload: dict[str, Any] = {
+            "phase": self.mode,
+            "com_height_m": None,
+            "com_velocity_m_s": None,
+            "left_on_ground": trackers[LEFT].on_ground if trackers else None,
+            "right_on_ground": trackers[RIGHT].on_ground if trackers else None,
+            "cadence_spm": window["cadence_spm"] if window else None,
+            "contact_time_s": window["contact_time_s"] if window else None,
+        }
+        if self.config.echo_pose:
+            payload["pose"] = drawable_pose(sample)
+        self._emit("metric_update", sample.seq, sample.timestamp_s, payload)
+
+    def _emit(self, kind: EventType, seq: int, time_s: float, payload: dict[str, Any]) -> None:
+        index = 0
+        if kind != "metric_update":
+            key = (kind, seq)
+            index = self._index.get(key, 0)
+            self._index[key] = index + 1
+            if len(self._index) > 256:
+                oldest = (self.last_seq or 0) - 1000
+                self._index = {k: v for k, v in self._index.items() if k[1] >= oldest}
+        self._events.append(
+            AnalysisEvent(kind, self.config.stream_id, seq, time_s, payload, index=index)
+        )
+
+    def _warn(self, seq: int, time_s: float, code: str, message: str) -> None:
+        last = self._warned.get(code)
+        self._warned[code] = time_s
+        if last is not None and time_s - last < WARNING_EPISODE_S:
+            return
+        self._emit("quality_warning", seq, time_s, {"code": code, "message": message})
+
+
+__all__ = ["WINDOW_STEPS", "RunningAnalyzer", "RunningConfig"]

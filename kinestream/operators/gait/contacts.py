@@ -1,0 +1,315 @@
+"""Ground contacts of one foot: detected on the foot's lowest point, timed between frames.
+
+A foot is on the ground while its lowest point (heel or toe, whichever is lower in the
+image) is within ``threshold_m`` of the floor for ``CONFIRM_FRAMES`` frames. Each contact
+is timed afterwards, once ``FIT_WINDOW_S`` of frames after its toe-off are in, against the
+ground level of that contact itself (the median of its middle frames), so a floor a
+millimetre off does not shift either instant. With ``tau`` the time from the instant
+``t0`` into the air, and the foot at ground level on the other side:
+
+* **strike** is an impact: the lowest point comes down at a finite speed, still slowing,
+  and stops: ``h = w*tau + c*tau**2`` on the frames of the last ``STRIKE_WINDOW_S`` (at
+  least ``STRIKE_FRAMES`` frame periods) before it;
+* **toe-off** is a lift from a pivot: the toe leaves with zero velocity and a finite
+  acceleration: ``h = c*tau**2 + d*tau**3`` on the frames of ``FIT_WINDOW_S`` (at least
+  ``FIT_FRAMES`` periods) after it.
+
+``t0`` is searched (least squares, ``w`` and ``c`` kept positive) between the last frame
+clearly (``CLEAR_NOISE`` times the noise) in the air and the first on the ground, extended
+by ``SEARCH_BEYOND_S`` to the ground side, where a foot moving slowly may still be a
+millimetre up. A hidden foot (landmark visibility below ``HIDDEN_VISIBILITY``) changes no
+state and is left out of the fits.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from kinestream.operators.pose import FloatArray
+
+STRIKE_WINDOW_S: Final = (0.02, 10.0, 0.08)
+"""Strike fit window: seconds at no noise, seconds added per metre of noise, the most."""
+STRIKE_FRAMES: Final = 2.2
+FIT_WINDOW_S: Final = (0.03, 14.0, 0.1)
+"""Toe-off fit window, as ``STRIKE_WINDOW_S``: noisier feet need more frames."""
+FIT_FRAMES: Final = 3.2
+MIN_CONTACT_S: Final = 0.06
+MAX_CONTACT_S: Final = 2.0
+MIN_SWING_S: Final = 0.08
+CONFIRM_FRAMES: Final = 2
+"""Frames on the other side of the threshold before a foot changes state."""
+GRID: Final = 48
+MAX_TOUCHDOWN_M_S: Final = 1.5
+"""The fastest a foot comes down onto the ground in running (heel strikes: 0.5-1 m/s)."""
+SEARCH_BEYOND_S: Final = 0.012
+"""How far an instant may lie on the ground side of the frame that first reads as ground:
+a foot lifting from rest stays within a couple of millimetres of it for about 10 ms."""
+HIDDEN_VISIBILITY: Final = 0.5
+"""Below this a foot's landmarks are the pose model's guess: not used."""
+CLEAR_NOISE: Final = 3.0
+CLEAR_MIN_M: Final = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class FootFrame:
+    """One frame of one foot: time, lowest point (the lower of heel and toe) and horizontal
+    positions (pixels, image ``y`` down), visibility of the foot's landmarks."""
+
+    time_s: float
+    low_y_px: float
+    x_px: float
+    hip_x_px: float
+    visibility: float
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One foot's contact with the ground, timed between frames."""
+
+    foot: str
+    strike_s: float
+    toe_off_s: float
+    ground_y_px: float
+    visibility: float
+    """Mean visibility of the foot's landmarks over the contact."""
+    ground_speed_px_s: float | None
+    """How fast the hip passed over the planted foot (image pixels per second)."""
+    x_px: float
+    """The planted foot's horizontal position at mid-contact."""
+
+    @property
+    def contact_time_s(self) -> float:
+        """Strike to toe-off."""
+        return self.toe_off_s - self.strike_s
+
+
+def hinge_crossing(
+    times: FloatArray, heights: FloatArray, lower: float, upper: float, rising: bool
+) -> float:
+    """``t0`` in [lower, upper] of the best hinge fit, zero on the ground side of ``t0``
+    and, with ``tau`` the time from ``t0`` into the air, ``w*tau + c*tau**2`` before a
+    strike (``rising`` False: an impact at speed ``w``), ``c*tau**2 + d*tau**3`` after a
+    toe-off (a lift from rest). The leading coefficient is kept positive."""
+    if upper <= lower:
+        return 0.5 * (lower + upper)
+    candidates = np.linspace(lower, upper, GRID)
+    best = _sse(candidates, times, heights, rising)
+    i = int(np.argmin(best))
+    step = (upper - lower) / (GRID - 1)
+    fine = np.linspace(max(lower, candidates[i] - step), min(upper, candidates[i] + step), GRID)
+    return float(fine[int(np.argmin(_sse(fine, times, heights, rising)))])
+
+
+def _sse(t0: FloatArray, times: FloatArray, heights: FloatArray, rising: bool) -> FloatArray:
+    """Residual sum of squares of the hinge fit at each candidate ``t0``."""
+    lag = times[None, :] - t0[:, None]
+    tau = np.clip(lag if rising else -lag, 0.0, None)
+    first, second = (tau**2, tau**3) if rising else (tau, tau**2)
+    y = heights[None, :]
+    a11 = (first * first).sum(axis=1)
+    a12 = (first * second).sum(axis=1)
+    a22 = (second * second).sum(axis=1)
+    b1 = (first * y).sum(axis=1)
+    b2 = (second * y).sum(axis=1)
+    det = a11 * a22 - a12 * a12
+    airborne = (tau > 0).sum(axis=1)
+    two = (det > 1e-12 * np.maximum(a11 * a22, 1e-300)) & (airborne >= 3)
+    safe = np.where(two, det, 1.0)
+    lead = np.where(two, (a22 * b1 - a12 * b2) / safe, 0.0)
+    extra = np.where(two, (a11 * b2 - a12 * b1) / safe, 0.0)
+    single = np.clip(np.where(a11 > 0, b1 / np.where(a11 > 0, a11, 1.0), 0.0), 0.0, None)
+    use_two = two & (lead >= 0)
+    lead = np.where(use_two, lead, single)
+    extra = np.where(use_two, extra, 0.0)
+    if not rising:  # no foot lands faster than MAX_TOUCHDOWN_M_S
+        capped = two & (lead > MAX_TOUCHDOWN_M_S)
+        lead = np.where(capped, MAX_TOUCHDOWN_M_S, np.minimum(lead, MAX_TOUCHDOWN_M_S))
+        refit = (b2 - a12 * lead) / np.where(a22 > 0, a22, 1.0)
+        extra = np.where(capped, np.clip(refit, 0.0, None), extra)
+    residual = y - lead[:, None] * first - extra[:, None] * second
+    sse: FloatArray = (residual * residual).sum(axis=1)
+    return sse
+
+
+def _window(spec: tuple[float, float, float], least_s: float, noise_m: float) -> float:
+    """A fit window for feet measured with ``noise_m`` of noise: ``spec`` is (seconds at no
+    noise, seconds per metre of noise, the most); ``least_s`` at least."""
+    base, per_m, most = spec
+    return max(least_s, min(base + per_m * noise_m, most))
+
+
+class FootTracker:
+    """Contact detection of one foot: frames in, completed :class:`Contact` values out.
+
+    A contact is timed once ``FIT_WINDOW_S`` of frames after its toe-off are in (the
+    toe-off fit needs them). Memory is bounded: the frames of the last ``MAX_CONTACT_S``
+    and a fit window.
+    """
+
+    def __init__(self, foot: str, fps: float) -> None:
+        self.foot = foot
+        self.fps = fps
+        self.window_s = max(FIT_WINDOW_S[2], FIT_FRAMES / fps)
+        """How long after a toe-off its contact is timed (the longest toe-off window)."""
+        self.frames: deque[FootFrame] = deque(maxlen=max(32, int((MAX_CONTACT_S + 0.3) * fps)))
+        self.on_ground = False
+        self._flips = 0
+        self._start_s: float | None = None
+        """Time of the first frame of the current contact, when its strike can be timed."""
+        self._air_frames = 0
+        self._pending: tuple[float, float] | None = None
+        """First and last-plus-one frame times of a contact waiting for its toe-off fit."""
+
+    def lost(self) -> None:
+        """The foot went out of view: a contact in progress cannot be timed."""
+        self.frames.clear()
+        self.on_ground = False
+        self._flips = 0
+        self._start_s = None
+        self._air_frames = 0
+        self._pending = None
+
+    def push(
+        self,
+        frame: FootFrame,
+        floor_y_px: float,
+        m_per_px: float,
+        threshold_m: float,
+        noise_m: float,
+    ) -> Contact | None:
+        """Add one frame; return the contact that is complete with it."""
+        self.frames.append(frame)
+        done = None
+        if self._pending is not None and (
+            frame.time_s - self._pending[1] >= self.window_s + 0.5 / self.fps
+        ):
+            done = self._flush(m_per_px, noise_m)
+        if frame.visibility < HIDDEN_VISIBILITY:
+            return done  # a hidden foot's position is a guess: it changes nothing
+        height = (floor_y_px - frame.low_y_px) * m_per_px
+        low = height < threshold_m
+        if low == self.on_ground:
+            self._flips = 0
+            if not low:
+                self._air_frames += 1
+            elif self._start_s is not None and frame.time_s - self._start_s > MAX_CONTACT_S:
+                self._start_s = None  # on the ground longer than any running contact
+            return done
+        self._flips += 1
+        if self._flips < CONFIRM_FRAMES:
+            return done
+        self._flips = 0
+        self.on_ground = low
+        first_s = self.frames[-CONFIRM_FRAMES].time_s
+        if low:
+            if self._pending is not None:
+                done = self._flush(m_per_px, noise_m)
+            # A strike can be timed only when the foot was seen in the air before it.
+            self._start_s = first_s if self._air_frames >= CONFIRM_FRAMES else None
+            self._air_frames = 0
+            return done
+        self._air_frames = CONFIRM_FRAMES
+        if self._start_s is not None:
+            self._pending = (self._start_s, first_s)
+        self._start_s = None
+        return done
+
+    def finish(self, m_per_px: float, noise_m: float) -> Contact | None:
+        """The contact still waiting for frames after its toe-off, timed with those seen."""
+        return self._flush(m_per_px, noise_m) if self._pending is not None else None
+
+    def _flush(self, m_per_px: float, noise_m: float) -> Contact | None:
+        assert self._pending is not None
+        start_s, end_s = self._pending
+        self._pending = None
+        frames = [f for f in self.frames if f.visibility >= HIDDEN_VISIBILITY]
+        times = [f.time_s for f in frames]
+        start = int(np.searchsorted(times, start_s))
+        end = int(np.searchsorted(times, end_s))
+        if start == 0 or end >= len(times):
+            return None
+        every = [f.visibility for f in self.frames if start_s <= f.time_s < end_s]
+        return self._time_contact(frames, start, end, m_per_px, noise_m, float(np.mean(every)))
+
+    def _time_contact(
+        self,
+        frames: list[FootFrame],
+        start: int,
+        end: int,
+        m_per_px: float,
+        noise_m: float,
+        visibility: float,
+    ) -> Contact | None:
+        """Time the contact whose visible frames are ``frames[start:end]``."""
+        stance = frames[start:end]
+        if len(stance) < 2:
+            return None
+        inner = stance[len(stance) // 5 : len(stance) - len(stance) // 5] or stance
+        ground = float(np.median([f.low_y_px for f in inner]))
+        times = np.array([f.time_s for f in frames])
+        period = 1.0 / self.fps
+        clear = max(CLEAR_NOISE * noise_m, CLEAR_MIN_M)
+        heights = (ground - np.array([f.low_y_px for f in frames])) * m_per_px
+        strike_window = _window(STRIKE_WINDOW_S, STRIKE_FRAMES * period, noise_m)
+        strike = self._strike(times, heights, start, strike_window, clear)
+        toe_window = _window(FIT_WINDOW_S, FIT_FRAMES * period, noise_m)
+        toe_off = self._toe_off(times, heights, end - 1, toe_window, clear)
+        if strike is None or toe_off is None:
+            return None
+        duration = toe_off - strike
+        if not MIN_CONTACT_S <= duration <= MAX_CONTACT_S:
+            return None
+        middle = stance[len(stance) // 4 : len(stance) - len(stance) // 4] or stance
+        speed = None
+        if len(middle) >= 2 and middle[-1].time_s > middle[0].time_s:
+            dt = middle[-1].time_s - middle[0].time_s
+            hip = middle[-1].hip_x_px - middle[0].hip_x_px
+            foot = middle[-1].x_px - middle[0].x_px
+            speed = abs(hip - foot) / dt
+        return Contact(
+            foot=self.foot,
+            strike_s=strike,
+            toe_off_s=toe_off,
+            ground_y_px=ground,
+            visibility=visibility,
+            ground_speed_px_s=speed,
+            x_px=stance[len(stance) // 2].x_px,
+        )
+
+    @staticmethod
+    def _strike(
+        times: FloatArray, heights: FloatArray, first_low: int, window: float, clear: float
+    ) -> float | None:
+        """Strike between the last frame clearly in the air (the contact's first frames,
+        below the detection threshold, may still be) and the next one."""
+        n = len(times)
+        ground = first_low
+        while ground < n and heights[ground] > clear:
+            ground += 1
+        if ground >= n or ground == 0:
+            return None
+        t_air, t_ground = times[ground - 1], times[ground]
+        pick = (times >= t_air - window) & (times <= t_ground + window)
+        upper = t_ground + SEARCH_BEYOND_S
+        return hinge_crossing(times[pick], heights[pick], t_air, upper, rising=False)
+
+    @staticmethod
+    def _toe_off(
+        times: FloatArray, heights: FloatArray, last_low: int, window: float, clear: float
+    ) -> float | None:
+        """Toe-off between the last frame on the ground (the contact's last frames, below
+        the detection threshold, may already be in the air) and the next one."""
+        n = len(times)
+        ground = last_low
+        while ground > 0 and heights[ground] > clear:
+            ground -= 1
+        if ground + 1 >= n:
+            return None
+        t_ground, t_air = times[ground], times[ground + 1]
+        pick = (times >= t_ground - window) & (times <= t_air + window)
+        lower = t_ground - SEARCH_BEYOND_S
+        return hinge_crossing(times[pick], heights[pick], lower, t_air, rising=True)
