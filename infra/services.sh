@@ -20,7 +20,7 @@ _service_names=()
 
 stop_services() {
     # A start still under way would record its server after the stop: let it finish.
-    wait "${_service_jobs[@]}" 2>/dev/null || true
+    ((${#_service_jobs[@]} == 0)) || wait "${_service_jobs[@]}" 2>/dev/null || true
     infra/kafka/kafka.sh stop || true
     infra/postgres/postgres.sh stop || true
     infra/pglite/pglite.sh stop || true
