@@ -21,9 +21,10 @@ excludes the walker), what :mod:`kinestream.simulation.noise` models:
   the slow slide that, added to that jitter, reproduces the measured median;
 * heel/toe confusion: frames whose heel-to-toe vector points more than 90 degrees away from
   its median direction over the 9 frames around it;
-* left/right swaps: frames where exchanging the left and right leg landmarks matches the
-  previous frame at least twice as well as keeping them (and by more than 0.05 body
-  heights);
+* left/right swaps: frames where, with the legs ``SWAP_APART`` apart, exchanging the left
+  and right leg landmarks matches the previous frame at least twice as well as keeping
+  them; one-leg strays: a leg's landmarks jumping ``STRAY_MOVE`` from where both legs were
+  while the other leg stays, with their size and the ankle's visibility;
 * visibility: per landmark group, the share of frames below 0.5 (the analysis's threshold)
   and the lengths of those dips; frames with nobody detected.
 
@@ -63,6 +64,10 @@ VISIBLE: Final = 0.5
 SLIDING_TIME_S: Final = 0.5
 """Time constant assumed for the slow sliding of a planted foot."""
 SIMULATED_RUNS: Final = 400
+SWAP_APART: Final = 0.1
+"""Body heights between the legs (mean over knee, ankle, heel, toe) for a swap to show."""
+STRAY_MOVE: Final = 0.1
+"""Body heights a leg must jump, frame to frame, to count as a stray."""
 
 GROUPS: Final[dict[str, tuple[int, ...]]] = {
     "head": (0, 2, 5, 7, 8),
@@ -369,23 +374,46 @@ def foot_report(track: Track, still: list[tuple[int, int]], jitter: Jitter) -> l
 
 
 def swap_report(track: Track) -> list[str]:
-    """Frames where the left and right legs' labels exchange."""
+    """Left/right swaps (both legs' labels exchange) and strays (one leg's landmarks jump
+    away for a few frames while the other stays), frame to frame."""
     h = track.body_height_px
     left = track.xy[:, [pair[0] for pair in LEGS]]
     right = track.xy[:, [pair[1] for pair in LEGS]]
-    keep = np.linalg.norm(left[1:] - left[:-1], axis=2).sum(axis=1) + np.linalg.norm(
-        right[1:] - right[:-1], axis=2
-    ).sum(axis=1)
-    swap = np.linalg.norm(left[1:] - right[:-1], axis=2).sum(axis=1) + np.linalg.norm(
-        right[1:] - left[:-1], axis=2
-    ).sum(axis=1)
-    swapped = (swap < 0.5 * keep) & (keep - swap > 0.05 * h * len(LEGS))
+
+    def apart(a: Array, b: Array) -> Array:
+        """Mean distance in body heights between corresponding leg landmarks."""
+        return np.asarray(np.linalg.norm(a - b, axis=2).mean(axis=1) / h)
+
+    keep = apart(left[1:], left[:-1]) + apart(right[1:], right[:-1])
+    swap = apart(left[1:], right[:-1]) + apart(right[1:], left[:-1])
+    legs_apart = apart(left[:-1], right[:-1]) > SWAP_APART
+    swapped = legs_apart & (swap < 0.5 * keep) & (keep - swap > SWAP_APART)
+    strays: list[tuple[int, float, float]] = []
+    for leg, other, ankle in ((left, right, 27), (right, left, 28)):
+        moved = apart(leg[1:], leg[:-1])
+        away = (moved > STRAY_MOVE) & (apart(leg[1:], other[:-1]) > STRAY_MOVE)
+        still = apart(other[1:], other[:-1]) < 0.25 * STRAY_MOVE
+        for i in np.flatnonzero(away & still & ~swapped):
+            strays.append((i + 1, float(moved[i]), float(track.visibility[i + 1, ankle])))
     seconds = track.xy.shape[0] / track.fps
     where = (np.flatnonzero(swapped) + 1 + track.first_frame).tolist()
-    return [
-        f"left/right leg swaps: {int(swapped.sum())} in {track.xy.shape[0]} frames "
-        f"({swapped.sum() / seconds:.2f} per second), at frames {where}"
+    sizes = np.array([size for _, size, _ in strays])
+    seen = sum(vis >= VISIBLE for _, _, vis in strays)
+    lines = [
+        f"left/right leg swaps (legs over {SWAP_APART} bh apart, exchanged): "
+        f"{int(swapped.sum())} in {track.xy.shape[0]} frames "
+        f"({swapped.sum() / seconds:.2f} per second), at frames {where}",
+        f"one-leg strays (a leg jumps over {STRAY_MOVE} bh from both legs' last places while "
+        f"the other stays): {len(strays)} jumps ({len(strays) / seconds:.2f} per second; "
+        f"a stray and its return count as two)",
     ]
+    if strays:
+        lines.append(
+            f"  at frames {sorted(i + track.first_frame for i, _, _ in strays)}; size median "
+            f"{np.median(sizes):.2f} bh, max {sizes.max():.2f} bh; {seen} with the ankle's "
+            f"visibility at or over {VISIBLE}"
+        )
+    return lines
 
 
 def visibility_report(track: Track) -> list[str]:

@@ -24,13 +24,16 @@ around the person: its errors scale with the body, not with the image.
   the measured largest drift of a planted foot over about 0.3 s (median 0.012 bh, where the
   jitter alone gives 0.006; 0.041 bh at most).
 * Heel/toe confusion: in 0.003 of the frames a foot's heel and toe exchange places.
-* Left/right swaps: the legs' labels exchange in episodes of 1-4 frames (about 0.1 s),
-  0.7 per second (8 swap or swap-back frames in 5.4 s).
+* Left/right swaps: the legs' labels exchange in episodes of about 0.1 s (3-4 frames),
+  0.7 per second (7 swap or swap-back frames in 5.4 s).
+* Far-leg strays: the far leg's knee, ankle, heel and toe jump together by 0.1-0.3 bh
+  (measured median 0.17, largest 0.31), upwards and to either side, for about 0.1 s, 0.6
+  times a second (6 jumps away or back in 5.4 s, the leg planted all along); the ankle's
+  visibility then reads from [0.1, 0.7] (2 of the 6 were at 0.5 or over).
 * Visibility dips: the far-side leg (knee, ankle, heel, toe) is below 0.5 visibility in
   0.14 of the frames, in dips of 0.17 s on average (knees 0.175, ankles 0.135 of the
   frames, dips of 3-7 frames, 26 at most); any one heel or toe in another 0.06, dips of
-  about 2 frames. In a dip the visibility is drawn from [0.05, 0.45] and the landmark strays
-  by ``dip_stray_bh`` (std), as the occluded far leg did (one-frame jumps of 0.2-0.4 bh).
+  about 2 frames. In a dip the visibility is drawn from [0.05, 0.45].
 
 What it does not model: MediaPipe losing the person altogether (the camera's ``drop_rate``
 covers lost frames), biases that depend on posture, and the lens and camera motion.
@@ -108,11 +111,13 @@ class RealisticNoise:
     far_leg_dip_mean_s: float = 0.17
     foot_dip_share: float = 0.06
     foot_dip_mean_s: float = 0.07
-    dip_stray_bh: float = 0.05
+    far_leg_strays_per_s: float = 0.6
+    far_leg_stray_mean_s: float = 0.1
+    stray_bh: tuple[float, float] = (0.1, 0.3)
     far_leg: tuple[int, ...] = tuple(RIGHT_LEG)
 
     def scaled(self, factor: float) -> RealisticNoise:
-        """The same noise with every size (jitter, common mode, sliding, stray) times
+        """The same noise with every size (jitter, common mode, sliding, strays) times
         ``factor``."""
         return RealisticNoise(
             jitter_scale=self.jitter_scale * factor,
@@ -127,7 +132,9 @@ class RealisticNoise:
             far_leg_dip_mean_s=self.far_leg_dip_mean_s,
             foot_dip_share=self.foot_dip_share,
             foot_dip_mean_s=self.foot_dip_mean_s,
-            dip_stray_bh=self.dip_stray_bh * factor,
+            far_leg_strays_per_s=self.far_leg_strays_per_s,
+            far_leg_stray_mean_s=self.far_leg_stray_mean_s,
+            stray_bh=(self.stray_bh[0] * factor, self.stray_bh[1] * factor),
             far_leg=self.far_leg,
         )
 
@@ -165,7 +172,7 @@ class RealisticNoise:
         dips[:, list(FOOT_POINTS)] |= foot_dips
         count = int(dips.sum())
         vis[dips] = rng.uniform(0.05, 0.45, size=count)
-        out[dips] += rng.normal(0.0, h * self.dip_stray_bh, size=(count, 2))
+        self._stray(times, out, vis, h, rng)
 
         for heel, toe in ((FEET[0][1], FEET[0][2]), (FEET[1][1], FEET[1][2])):
             swap = rng.random(n) < self.heel_toe_swap_share
@@ -175,6 +182,24 @@ class RealisticNoise:
         legs = _episodes(times, share, mean_swap, 1, rng)[:, 0]
         _exchange(out, vis, legs, list(LEFT_LEG), list(RIGHT_LEG))
         return out, vis
+
+    def _stray(
+        self, times: Array, px: Array, vis: Array, h: float, rng: np.random.Generator
+    ) -> None:
+        """Move the far leg by one offset per stray episode, in place (image y is down)."""
+        mean = max(self.far_leg_stray_mean_s, 1e-9)
+        share = self.far_leg_strays_per_s * mean / (1.0 + self.far_leg_strays_per_s * mean)
+        away = _episodes(times, share, mean, 1, rng)[:, 0]
+        starts = np.flatnonzero(away & ~np.concatenate([[False], away[:-1]]))
+        far = list(self.far_leg)
+        for start in starts:
+            end = start
+            while end < away.size and away[end]:
+                end += 1
+            size = h * rng.uniform(*self.stray_bh)
+            angle = rng.uniform(0.0, np.pi)
+            px[start:end, far] += size * np.array([np.cos(angle), -np.sin(angle)])
+            vis[start:end, far] = rng.uniform(0.1, 0.7)
 
 
 def _exchange(px: Array, vis: Array, rows: Mask, first: list[int], second: list[int]) -> None:

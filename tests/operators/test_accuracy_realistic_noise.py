@@ -1,6 +1,6 @@
 """Accuracy of the analysis under MediaPipe-like landmark noise (kinestream.simulation.noise).
 
-The scenarios of test_accuracy.py (all three movements, 30-240 fps, three seeds each),
+The scenarios of test_accuracy.py (all three movements, 30-240 fps, two seeds each),
 filmed with :class:`~kinestream.simulation.noise.RealisticNoise` instead of 0.5 px white
 noise: coloured jitter with a common-mode part, foot sliding, heel/toe confusion,
 left/right swaps and visibility dips, at the levels measured on real footage.
@@ -43,6 +43,7 @@ from tests.operators.test_accuracy import analyse, reps_of
 
 FPS: Final = (30, 60, 120, 240)
 SEEDS: Final = (0, 1, 2)
+"""Seeds of the printed table; the test runs the first two, to stay under a minute."""
 MOVEMENTS: Final = ("cmj", "drop_jump", "squat_jump")
 MATCH_S: Final = 0.1
 FOOT_ERROR_M: Final = math.hypot(0.0032, 0.0095) * 1.80
@@ -114,7 +115,7 @@ def run(movement: str, fps: int, seed: int, noise: RealisticNoise | None) -> Out
 @pytest.mark.parametrize("fps", FPS)
 @pytest.mark.parametrize("movement", MOVEMENTS)
 def test_accuracy_under_realistic_noise(movement: str, fps: int) -> None:
-    for seed in SEEDS:
+    for seed in SEEDS[:2]:
         outcome = run(movement, fps, seed, RealisticNoise())
         if not reps_of(outcome.events):
             assert outcome.summary().get("no_reps_reason"), (movement, fps, seed)

@@ -35,6 +35,7 @@ QUIET = RealisticNoise(
     leg_swaps_per_s=0.0,
     far_leg_dip_share=0.0,
     foot_dip_share=0.0,
+    far_leg_strays_per_s=0.0,
 )
 """Jitter only: every other effect switched off."""
 
@@ -107,9 +108,7 @@ def test_visibility_dips_and_swaps_happen_as_often_as_measured() -> None:
     # 600 s at 30 fps. The far leg dips in 0.14 of the frames (episodes of 0.17 s: about
     # 500 of them, so the share is known to about 0.015; 0.04 allowed); its visibility is
     # then below 0.5. Near-side heels and toes also dip, in 0.06 of the frames (0.02).
-    only_dips = replace(
-        QUIET, jitter_scale=0.0, dip_stray_bh=0.0, far_leg_dip_share=0.14, foot_dip_share=0.06
-    )
+    only_dips = replace(QUIET, jitter_scale=0.0, far_leg_dip_share=0.14, foot_dip_share=0.06)
     _, seen = apply(only_dips, 600.0, 30.0)
     assert (seen[:, Landmark.RIGHT_KNEE] < 0.5).mean() == pytest.approx(0.14, abs=0.04)
     assert (seen[:, Landmark.LEFT_KNEE] < 0.5).mean() == 0.0
@@ -172,3 +171,21 @@ def test_kinestream_simulate_films_with_the_noise_asked_for() -> None:
     assert white.camera.realistic_noise is None
     with pytest.raises(ValueError, match="noise must be one of white, realistic"):
         simulate(Sport.CMJ, reps=1, fps=60.0, seed=0, noise="pink")
+
+
+def test_the_far_leg_strays_as_one_piece_for_a_few_frames() -> None:
+    # Strays alone, 600 s at 30 fps: 0.6 episodes a second of 0.1 s, so 0.057 of the frames
+    # (about 360 episodes: within 0.015; 0.02 allowed). The far leg's four landmarks move
+    # together, by 0.1-0.3 bh and never downwards; the near leg never moves.
+    strays = replace(QUIET, jitter_scale=0.0, far_leg_strays_per_s=0.6)
+    error, seen = apply(strays, 600.0, 30.0)
+    far = error[:, list(RIGHT_LEG)]
+    moved = np.abs(far).max(axis=(1, 2)) > 0
+    assert moved.mean() == pytest.approx(0.6 * 0.1 / 1.06, abs=0.02)
+    np.testing.assert_allclose(far[moved], np.repeat(far[moved][:, :1], 4, axis=1))
+    size = np.linalg.norm(far[moved][:, 0], axis=1) / BODY_PX
+    assert size.min() >= 0.1
+    assert size.max() <= 0.3
+    assert (far[moved][:, 0, 1] <= 0).all()
+    assert (seen[moved][:, list(RIGHT_LEG)] <= 0.7).all()
+    assert np.abs(error[:, list(LEFT_LEG)]).max() == 0.0
