@@ -59,7 +59,8 @@ def add_simulate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
         choices=NOISE_MODELS,
         default="white",
         help="landmark noise: 'white' (0.5 px, the default) or 'realistic' (MediaPipe-like: "
-        "coloured jitter, foot sliding, swaps, visibility dips; kinestream.simulation.noise)",
+        "coloured jitter, foot sliding, swaps, strays, visibility dips; "
+        "kinestream.simulation.noise)",
     )
     parser.set_defaults(handler=run_simulate)
 
