@@ -99,14 +99,16 @@ EOF
 }
 
 wait_ready() {
-    local bootstrap="$1" pid="$2" dir="$3"
-    for _ in $(seq 1 120); do
+    local bootstrap="$1" pid="$2" dir="$3" deadline=$((SECONDS + 120))
+    while ((SECONDS < deadline)); do
         if ! kill -0 "$pid" 2>/dev/null; then
             log "broker exited during startup; last lines of $dir:"
             tail -n 30 "$dir/server.log" "$dir/stdout.log" >&2 || true
             return 1
         fi
-        if "$python" - "$bootstrap" <<'EOF' 2>/dev/null; then
+        # The log says when the broker is up; only then ask it (a Python start is not cheap).
+        if grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null &&
+            "$python" - "$bootstrap" <<'EOF' 2>/dev/null; then
 import sys
 from confluent_kafka.admin import AdminClient
 
@@ -118,7 +120,7 @@ EOF
         fi
         sleep 0.5
     done
-    log "broker did not answer on $bootstrap within 60 s"
+    log "broker did not answer on $bootstrap within 120 s"
     return 1
 }
 
