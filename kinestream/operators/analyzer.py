@@ -28,7 +28,11 @@ from typing import Any, Final
 from kinestream.events import AnalysisEvent, EventType
 from kinestream.operators.anthropometry import BodyMeasurement, measure
 from kinestream.operators.athlete_lock import AthleteLock
-from kinestream.operators.calibration import Calibration, QuietStandingDetector
+from kinestream.operators.calibration import (
+    Calibration,
+    QuietStandingDetector,
+    calibration_without_standing,
+)
 from kinestream.operators.phases.base import (
     Frame,
     JumpMachine,
@@ -151,6 +155,7 @@ class StreamAnalyzer:
         self._seen_person = False
         self._flights = 0
         self._view = ViewTracker()
+        self._without_standing = False
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Resume a snapshot, also one taken before an attribute existed (its default)."""
@@ -227,8 +232,22 @@ class StreamAnalyzer:
         return True
 
     def finish(self, reason: str) -> list[AnalysisEvent]:
-        """Flush the frames still in the smoother and emit the session summary."""
+        """Flush the frames still in the smoother and emit the session summary.
+
+        A stream that never had quiet standing is analysed now, from its look-back, with a
+        calibration without standing (:func:`calibration_without_standing`); its reps say
+        so (``calibrated_without_standing``, confidence x0.7).
+        """
         self._events = []
+        if self._calibration is None and self._lookback and self.last_seq is not None:
+            frames = list(self._lookback)
+            cal = calibration_without_standing(
+                [(t, b) for _, t, b in frames], self.config.athlete_height_m
+            )
+            if cal is not None:
+                assert self.last_time_s is not None
+                self._without_standing = True
+                self._calibrated(self.last_seq, self.last_time_s, cal, frames)
         if self._smoother is not None:
             for tag, time_s, value, slope in self._smoother.flush():
                 self._on_frame(tag, time_s, value, slope)
@@ -259,7 +278,7 @@ class StreamAnalyzer:
             return {}
         if not self._seen_person:
             code = "no_person"
-        elif self._machine is None and self._flights == 0:
+        elif (self._machine is None or self._without_standing) and self._flights == 0:
             code = "no_quiet_standing"
         elif self._flights == 0:
             code = "no_jump_seen"
@@ -373,7 +392,7 @@ class StreamAnalyzer:
                 lookback.popleft()
             cal = self._detector.push(sample.timestamp_s, body)
             if cal is not None:
-                self._calibrated(sample, cal)
+                self._calibrated(sample.seq, sample.timestamp_s, cal, self._belonging(cal))
             return
         machine = self._machine
         assert machine is not None
@@ -406,9 +425,14 @@ class StreamAnalyzer:
         for ready in self._smoother.push(time_s, com, seq):
             self._on_frame(*ready)
 
-    def _calibrated(self, sample: PoseSample, cal: Calibration) -> None:
-        """Start the analysis, from the look-back frames that belong to this spot."""
-        frames = self._belonging(cal)
+    def _calibrated(
+        self,
+        seq: int,
+        time_s: float,
+        cal: Calibration,
+        frames: list[tuple[int, float, BodyMeasurement]],
+    ) -> None:
+        """Start the analysis at frame ``seq``, from the look-back ``frames`` on."""
         self._lookback.clear()
         if self.config.sport is Sport.DROP_JUMP:
             cal = self._box_top(cal, frames)
@@ -417,17 +441,17 @@ class StreamAnalyzer:
         self._smoother = LocalQuadraticSmoother(half_window(cal.fps))
         self._machine = _machine(self.config, cal)
         self._quality.calibrated(cal.fps)
-        self._late_until_seq = sample.seq
+        self._late_until_seq = seq
         self._phase_event(
             frames[0][0], cal.time_s, PhaseChange(CALIBRATING, self._machine.phase, cal.time_s)
         )
         low_fps = self._quality.low_fps_message()
         if low_fps is not None:
-            self._warn(sample.seq, sample.timestamp_s, "low_fps", low_fps)
+            self._warn(seq, time_s, "low_fps", low_fps)
         self._last_body = None
-        for seq, time_s, body in frames:
-            if self._plausible(time_s, body):
-                self._analyse(seq, time_s, body, None)
+        for frame_seq, frame_time_s, body in frames:
+            if self._plausible(frame_time_s, body):
+                self._analyse(frame_seq, frame_time_s, body, None)
 
     def _belonging(self, cal: Calibration) -> list[tuple[int, float, BodyMeasurement]]:
         """The latest run of look-back frames near the calibrated spot (never empty)."""
@@ -495,8 +519,12 @@ class StreamAnalyzer:
             for name, value in output.metrics.items():
                 if isinstance(value, float) and name in ("jump_height_m", "rsi", "flight_time_s"):
                     self.best[name] = max(self.best.get(name, value), value)
+            warnings, confidence = output.warnings, output.confidence
+            if self._without_standing:
+                warnings += ("calibrated_without_standing",)
+                confidence *= 0.7
             quality = self._quality.rep_quality(
-                output.warnings, output.confidence, late=seq <= self._late_until_seq
+                warnings, confidence, late=seq <= self._late_until_seq
             )
             view = self._view.view
             quality["view"] = view

@@ -19,6 +19,7 @@ from typing import Final
 import numpy as np
 
 from kinestream.operators.anthropometry import BodyMeasurement, standing_height_px
+from kinestream.operators.ballistics import GRAVITY_M_S2
 
 WINDOW_S: Final = 0.3
 MIN_FRAMES: Final = 8
@@ -111,3 +112,71 @@ class QuietStandingDetector:
             com_noise_m=float(com_y.std() * m_per_px),
             foot_noise_m=float(np.nanstd(foot) * m_per_px),
         )
+
+
+STANDING_COM_RATIO: Final = 0.57
+"""Standing CoM height over body height (Winter 2009: 0.55-0.57)."""
+AIRBORNE_LEGS: Final = 0.1
+"""Feet this many leg lengths above the floor are in the air (9 cm for a 1.80 m athlete)."""
+MIN_FLIGHT_FRAMES: Final = 5
+
+
+def calibration_without_standing(
+    frames: list[tuple[float, BodyMeasurement]], athlete_height_m: float
+) -> Calibration | None:
+    """A calibration for a stream in which the athlete never stood still: the floor where
+    the feet were lowest, the scale from the CoM's parabola in the longest flight
+    (``g`` over its curvature in pixels), or, without one, from the tallest posture on the
+    floor; ``None`` without feet or eyes in view. Less exact than quiet standing: the
+    standing CoM comes from anthropometry, the noise is taken as small."""
+    feet = [(t, b) for t, b in frames if not np.isnan(b.contact_y_px)]
+    if len(feet) < MIN_FRAMES:
+        return None
+    leg_px = float(np.median([b.leg_length_px for _, b in feet]))
+    lowest = max(b.foot_y_px for _, b in feet)
+    floor = float(
+        np.median([b.contact_y_px for _, b in feet if lowest - b.foot_y_px < 0.03 * leg_px])
+    )
+    m_per_px = _ballistic_scale(feet, floor, leg_px)
+    if m_per_px is None:
+        eyes = [b.eye_y_px for _, b in feet if floor - b.foot_y_px < 0.03 * leg_px]
+        eyes = [e for e in eyes if not np.isnan(e)]
+        if not eyes:
+            return None
+        m_per_px = athlete_height_m / standing_height_px(floor, min(eyes))
+    times = np.array([t for t, _ in frames])
+    return Calibration(
+        time_s=float(times[0]),
+        floor_y_px=floor,
+        com_y_px=floor - STANDING_COM_RATIO * athlete_height_m / m_per_px,
+        com_x_px=float(np.median([b.com_x_px for _, b in frames])),
+        m_per_px=m_per_px,
+        leg_length_px=leg_px,
+        fps=1.0 / float(np.median(np.diff(times))),
+        com_noise_m=0.003,
+        foot_noise_m=0.003,
+    )
+
+
+def _ballistic_scale(
+    feet: list[tuple[float, BodyMeasurement]], floor_y_px: float, leg_px: float
+) -> float | None:
+    """Metres per pixel from the CoM's fall in the longest run of airborne frames."""
+    best: list[tuple[float, BodyMeasurement]] = []
+    run: list[tuple[float, BodyMeasurement]] = []
+    for t, b in feet:
+        if floor_y_px - b.foot_y_px > AIRBORNE_LEGS * leg_px:
+            run.append((t, b))
+            best = max(best, run, key=len)
+        else:
+            run = []
+    if len(best) < MIN_FLIGHT_FRAMES:
+        return None
+    times = np.array([time_s for time_s, _ in best])
+    com_y = np.array([b.com_y_px for _, b in best])
+    curvature = float(np.polyfit(times - times[0], com_y, 2)[0])
+    if curvature <= 0:
+        return None
+    m_per_px = GRAVITY_M_S2 / (2.0 * curvature)
+    # A plausible body: leg length (thigh + shank) 0.35-0.65 m.
+    return m_per_px if 0.35 < leg_px * m_per_px < 0.65 else None

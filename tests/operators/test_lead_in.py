@@ -133,3 +133,25 @@ def test_a_session_with_reps_has_no_reason() -> None:
     payload = summary(analyse(session(Sport.CMJ, 60, SEED)))
     assert payload["reps"] == 1
     assert "no_reps_reason" not in payload
+
+
+@pytest.mark.parametrize("sport", list(Sport))
+@pytest.mark.parametrize("fps", [30, 60, 240])
+def test_a_stream_without_any_standing_still_gives_the_flight(sport: Sport, fps: int) -> None:
+    # From 0.6 s before takeoff to 0.25 s after landing: never still, so the analysis
+    # calibrates at the end without standing (scale from the CoM's parabola in flight).
+    # Flight time as in test_accuracy; the rep says how it was calibrated.
+    trial = session(sport, fps, SEED)
+    truth = trial.reps[0]
+    start, end = truth.takeoff_s - 0.6, truth.landing_s + 0.25
+    cut = replace(trial, samples=[s for s in trial.samples if start <= s.timestamp_s <= end])
+    found = reps(analyse(cut))
+    assert len(found) == 1
+    metrics, quality = found[0]["metrics"], found[0]["quality"]
+    assert isinstance(metrics, dict)
+    assert isinstance(quality, dict)
+    assert metrics["flight_time_s"] == pytest.approx(
+        truth.flight_time_s, abs=timing_tolerance_s(fps)
+    )
+    assert "calibrated_without_standing" in quality["warnings"]
+    assert quality["confidence"] <= 0.7
