@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import fields
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -48,8 +49,8 @@ def test_creates_what_is_missing_and_leaves_the_rest(kafka_bootstrap: str) -> No
 def test_command_reports_each_topic(
     kafka_bootstrap: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("frames", "poses", "control", "events", "webhooks", "dead_letters"):
-        monkeypatch.delenv(f"KINESTREAM_TOPIC_{name.upper()}", raising=False)  # beats the prefix
+    for field in fields(wire.Topics):  # a KINESTREAM_TOPIC_* variable beats the prefix
+        monkeypatch.delenv(f"KINESTREAM_TOPIC_{field.name.upper()}", raising=False)
     prefix = f"c-{uuid.uuid4().hex[:8]}."
     argv = [
         "topics",
