@@ -364,7 +364,8 @@ def format_report(source: PoseSource, config: StreamConfig, report: Report) -> s
             lines += _rep_table(config.sport, report.reps[start : start + REPS_PER_TABLE])
             lines.append("")
     else:
-        lines += ["No repetitions found.", ""]
+        why = report.summary.payload.get("no_reps_message") if report.summary else None
+        lines += [f"No repetitions found: {why}." if why else "No repetitions found.", ""]
     lines.append("Quality warnings:" if report.warnings else "Quality warnings: none")
     for event in report.warnings:
         code = event.payload.get("code", "?")
