@@ -55,6 +55,8 @@ printf '  %s\n' "${results[@]}"
 echo "  make run printed:"
 sed -n '/^Session summary/,$p' "$logs/run.log" | sed 's/^/    /'
 echo "  make test ended with:"
-grep -E '^==> .*: exit|^=+ .*(passed|failed|error).* in |^test\.sh: ' "$logs/test.log" |
-    sed 's/^/    /'
+grep -E '^==> .*: exit|^=+ .*(passed|failed|error).* in |^test\.sh: ([0-9]+ s|all|FAILED)' \
+    "$logs/test.log" | sed 's/^/    /'
+echo "  the slowest tests:"
+sed -n '/slowest 15 durations/,/^$/p' "$logs/test.log" | sed '1d;/^$/d;s/^/    /'
 exit "$status"
