@@ -3,9 +3,11 @@
 No Kafka, no database: the input's pose samples go straight through one
 :class:`~kinestream.operators.analyzer.StreamAnalyzer`. The input is a recording
 (:mod:`kinestream.connectors.recording`; its metadata supplies the sport and heights the
-command line leaves out) or a video file, whose poses MediaPipe estimates here
-(:mod:`kinestream.connectors.video`, :mod:`kinestream.operators.mediapipe_pose`, imported
-only then).
+command line leaves out) or a video file, whose poses are estimated here
+(:mod:`kinestream.connectors.video`, and with ``--pose mediapipe``, the default,
+:mod:`kinestream.operators.mediapipe_pose`; with ``--pose onnx`` the same BlazePose models
+on ONNX Runtime, :mod:`kinestream.operators.onnx_pose`, on ``--device cpu`` or ``cuda``;
+imported only then).
 
 Output: a progress bar on stderr (terminals only), then a table of the repetitions, the
 quality warnings and the session summary on stdout (on stderr when ``--json -`` takes
@@ -33,6 +35,7 @@ import numpy.typing as npt
 
 from kinestream.commands.errors import EstimatorError, InputError, run_reporting
 from kinestream.commands.progress import ProgressBar
+from kinestream.commands.running_report import running_report
 from kinestream.commands.session_options import add_session_options
 from kinestream.connectors.recording import (
     Recording,
@@ -41,8 +44,9 @@ from kinestream.connectors.recording import (
     read_recording,
 )
 from kinestream.events import AnalysisEvent, EventType
-from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
-from kinestream.operators.pose import PoseSample
+from kinestream.operators.analyzer import StreamConfig
+from kinestream.operators.analyzers import analyzer_for
+from kinestream.operators.pose import PoseEstimator, PoseSample
 from kinestream.pictures.trace import SessionTrace
 from kinestream.sports import METRICS, Sport
 
@@ -50,8 +54,9 @@ if TYPE_CHECKING:
     from kinestream.pictures.overlay import OverlayWriter
 
 REPORTED_EVENTS: Final[frozenset[EventType]] = frozenset(
-    {"rep_complete", "quality_warning", "error", "session_summary"}
+    {"rep_complete", "quality_warning", "error", "session_summary", "step", "bout_summary"}
 )
+POSE_BACKENDS: Final = ("mediapipe", "onnx")
 RECORDING_SUFFIXES: Final = frozenset({".arrow", ".ipc", ".feather", ".arrows"})
 REPS_PER_TABLE: Final = 6
 OVERLAY_FALLBACK_FPS: Final = 30.0
@@ -82,9 +87,13 @@ class Report:
     reps: list[AnalysisEvent] = field(default_factory=list)
     warnings: list[AnalysisEvent] = field(default_factory=list)
     summary: AnalysisEvent | None = None
+    running: list[AnalysisEvent] = field(default_factory=list)
+    """A running session's steps, bouts, warnings and summary."""
 
     def add(self, event: AnalysisEvent) -> None:
         """Keep ``event`` when the table shows it."""
+        if event.event_type in REPORTED_EVENTS and event.event_type != "rep_complete":
+            self.running.append(event)
         if event.event_type == "rep_complete":
             self.reps.append(event)
         elif event.event_type in ("quality_warning", "error"):
@@ -129,6 +138,19 @@ def add_analyze_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="video input: shrink frames so their long side is at most PX (default 1280)",
     )
     parser.add_argument(
+        "--pose",
+        choices=POSE_BACKENDS,
+        default="mediapipe",
+        help="video input: pose estimator, MediaPipe's own graph or the same models on ONNX "
+        "Runtime (default mediapipe)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default=None,
+        help="with --pose onnx: where ONNX Runtime runs (default cpu)",
+    )
+    parser.add_argument(
         "--plot",
         type=Path,
         default=None,
@@ -157,8 +179,10 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"no such file: {path}")
     if not path.is_file():
         raise InputError(f"not a file: {path}")
+    if args.device is not None and args.pose != "onnx":
+        raise InputError("--device needs --pose onnx")
     with ExitStack() as stack:
-        source = _open_source(path, args.max_dimension, stack)
+        source = _open_source(path, args.max_dimension, (args.pose, args.device), stack)
         config = stream_config(
             source.description, source.params, args.sport, args.athlete_height, args.box_height
         )
@@ -181,7 +205,16 @@ def _run(args: argparse.Namespace) -> int:
             if trace is not None:
                 trace.add(events)
 
-        analyzer = StreamAnalyzer(config)
+        try:
+            analyzer = analyzer_for(
+                config.stream_id,
+                config.sport,
+                config.athlete_height_m,
+                config.box_height_m,
+                args.belt_speed,
+            )
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
         reason = "end_of_input"
         try:
             for sample, picture in source.frames:
@@ -283,7 +316,9 @@ def _is_recording(path: Path) -> bool:
     return head.startswith(_ARROW_MAGIC)
 
 
-def _open_source(path: Path, max_dimension: int, stack: ExitStack) -> PoseSource:
+def _open_source(
+    path: Path, max_dimension: int, pose: tuple[str, str | None], stack: ExitStack
+) -> PoseSource:
     if _is_recording(path):
         try:
             recording = read_recording(path)
@@ -297,7 +332,7 @@ def _open_source(path: Path, max_dimension: int, stack: ExitStack) -> PoseSource
             recording.params.fps,
             has_pictures=recording.has_jpeg,
         )
-    return _open_video(path, max_dimension, stack)
+    return _open_video(path, max_dimension, pose, stack)
 
 
 def _recording_frames(recording: Recording) -> Iterator[tuple[PoseSample, Picture | None]]:
@@ -307,7 +342,9 @@ def _recording_frames(recording: Recording) -> Iterator[tuple[PoseSample, Pictur
         raise InputError(str(exc)) from exc
 
 
-def _open_video(path: Path, max_dimension: int, stack: ExitStack) -> PoseSource:
+def _open_video(
+    path: Path, max_dimension: int, pose: tuple[str, str | None], stack: ExitStack
+) -> PoseSource:
     try:
         from kinestream.connectors.video import (
             VideoError,
@@ -315,16 +352,13 @@ def _open_video(path: Path, max_dimension: int, stack: ExitStack) -> PoseSource:
             estimate_poses,
             read_frames,
         )
-        from kinestream.operators.mediapipe_pose import (
-            MediaPipePoseEstimator,
-            PoseModelMissingError,
-        )
+        from kinestream.operators.mediapipe_pose import PoseModelMissingError
     except ImportError as exc:
         raise EstimatorError(f"video input needs OpenCV and MediaPipe: {exc}") from exc
     try:
         with VideoReader(path, max_dimension) as probe:
             total, fps = probe.frame_count, probe.fps
-        estimator = MediaPipePoseEstimator()
+        estimator = _estimator(*pose)
     except (VideoError, FileNotFoundError) as exc:
         raise InputError(f"{exc} (not a recording either)") from exc
     except PoseModelMissingError as exc:
@@ -332,6 +366,23 @@ def _open_video(path: Path, max_dimension: int, stack: ExitStack) -> PoseSource:
     stack.callback(estimator.close)
     frames = estimate_poses(read_frames(path, max_dimension), estimator)
     return PoseSource(f"video {path}", frames, total, None, fps, has_pictures=True)
+
+
+def _estimator(backend: str, device: str | None) -> PoseEstimator:
+    """The pose estimator of ``--pose`` on ``--device``."""
+    if backend == "mediapipe":
+        from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator
+
+        return MediaPipePoseEstimator()
+    try:
+        from kinestream.operators.blazepose.runtime import DeviceUnavailableError
+        from kinestream.operators.onnx_pose import OnnxPoseEstimator
+    except ImportError as exc:
+        raise EstimatorError(f"--pose onnx needs ONNX Runtime: {exc}") from exc
+    try:
+        return OnnxPoseEstimator(device="cuda" if device == "cuda" else "cpu")
+    except DeviceUnavailableError as exc:
+        raise EstimatorError(str(exc)) from exc
 
 
 def _open_json(target: str | None, stack: ExitStack) -> TextIO | None:
@@ -359,6 +410,8 @@ def format_report(source: PoseSource, config: StreamConfig, report: Report) -> s
     if source.fps:
         facts.append(f"{source.fps:g} fps")
     lines += ["  " + ", ".join(facts), ""]
+    if config.sport is Sport.RUNNING:
+        return "\n".join(lines + running_report(report.running)) + "\n"
     if report.reps:
         for start in range(0, len(report.reps), REPS_PER_TABLE):
             lines += _rep_table(config.sport, report.reps[start : start + REPS_PER_TABLE])
