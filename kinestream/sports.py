@@ -12,6 +12,11 @@ class Sport(StrEnum):
     CMJ = "cmj"
     DROP_JUMP = "drop_jump"
     SQUAT_JUMP = "squat_jump"
+    RUNNING = "running"
+
+
+JUMPS: tuple[Sport, ...] = (Sport.CMJ, Sport.DROP_JUMP, Sport.SQUAT_JUMP)
+"""The sports with repetitions (``rep_complete``); running has steps and bouts instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,5 +67,25 @@ METRICS: dict[Sport, tuple[MetricSpec, ...]] = {
         ),
         MetricSpec("countermovement_detected", "bool", "True when the dip exceeds 1 cm."),
         MetricSpec("peak_concentric_velocity_m_s", "m/s", "Largest upward CoM speed."),
+    ),
+    Sport.RUNNING: (
+        MetricSpec("strike_time_s", "s", "Step: capture time of the foot strike (sub-frame)."),
+        MetricSpec("toe_off_time_s", "s", "Step: capture time of the toe-off (sub-frame)."),
+        MetricSpec("contact_time_s", "s", "Ground contact time: strike to toe-off."),
+        MetricSpec("flight_time_s", "s", "Flight before the strike: other foot's toe-off to it."),
+        MetricSpec("step_time_s", "s", "Other foot's strike to this strike."),
+        MetricSpec("step_length_m", "m", "Speed times step time (None without a scale)."),
+        MetricSpec("speed_m_s", "m/s", "Belt speed given, else measured on video."),
+        MetricSpec("foot_visibility", "0-1", "Mean landmark visibility of the foot in contact."),
+        MetricSpec("low_confidence", "bool", "The far foot, or a foot hidden in the contact."),
+        MetricSpec("cadence_spm", "steps/min", "Gait update and bout: steps per minute."),
+        MetricSpec("duty_factor", "1", "Gait update and bout: contact time / stride time."),
+        MetricSpec("left_contact_time_s", "s", "Gait update and bout: left contacts' mean."),
+        MetricSpec("right_contact_time_s", "s", "Gait update and bout: right contacts' mean."),
+        MetricSpec(
+            "contact_time_asymmetry_pct",
+            "%",
+            "Gait update and bout: 100*(left-right)/mean of both; positive: left longer.",
+        ),
     ),
 }

@@ -1,4 +1,5 @@
-"""The options that describe a session: the movement, the athlete's and the box's height."""
+"""The options that describe a session: the movement, the athlete's and the box's height,
+a treadmill's belt speed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from kinestream.sports import Sport
 
 
 def add_session_options(parser: argparse.ArgumentParser, *, from_recording: bool) -> None:
-    """Add ``--sport``, ``--athlete-height`` and ``--box-height``.
+    """Add ``--sport``, ``--athlete-height``, ``--box-height`` and ``--belt-speed``.
 
     ``from_recording``: each defaults to the input recording's own value; otherwise the
     sport and the athlete's height are required.
@@ -35,4 +36,12 @@ def add_session_options(parser: argparse.ArgumentParser, *, from_recording: bool
         default=None,
         metavar="M",
         help=f"drop jumps: box height in metres{default}",
+    )
+    parser.add_argument(
+        "--belt-speed",
+        type=float,
+        default=None,
+        metavar="M_S",
+        help="running on a treadmill: belt speed in m/s (without it the speed is measured "
+        "on video)",
     )

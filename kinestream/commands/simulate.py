@@ -14,6 +14,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from kinestream.commands.simulate_running import run_simulate_running
 from kinestream.connectors.recording import RecordingParams, RecordingWriter
 from kinestream.simulation.camera import Camera
 from kinestream.simulation.noise import RealisticNoise
@@ -42,6 +43,12 @@ def add_simulate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "--sport", choices=[sport.value for sport in Sport], default=Sport.CMJ.value
     )
     parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
+    parser.add_argument("--steps", type=int, default=40, help="running: steps (default 40)")
+    parser.add_argument(
+        "--overground",
+        action="store_true",
+        help="running: overground past a still camera (default: on a treadmill)",
+    )
     parser.add_argument("--fps", type=float, default=60.0, help="camera frame rate (default 60)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
@@ -107,6 +114,8 @@ def write_trial(trial: Trial, path: Path, stream_id: str) -> int:
 def run_simulate(args: argparse.Namespace) -> int:
     """Handle ``kinestream simulate``; return the exit status."""
     sport = Sport(args.sport)
+    if sport is Sport.RUNNING:
+        return run_simulate_running(args)
     if args.reps < 1 or not 1.0 <= args.fps <= 1000.0:
         print("kinestream simulate: --reps must be >= 1 and --fps in [1, 1000]", file=sys.stderr)
         return 2

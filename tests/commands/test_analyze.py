@@ -15,7 +15,7 @@ import pytest
 from kinestream.cli import main
 from kinestream.commands.simulate import simulate
 from kinestream.connectors.recording import RecordingParams, RecordingWriter, read_recording
-from kinestream.sports import Sport
+from kinestream.sports import JUMPS, Sport
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "cmj_demo.arrow"
@@ -32,7 +32,7 @@ def json_events(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("sport", list(Sport))
+@pytest.mark.parametrize("sport", JUMPS)
 def test_simulated_session_is_analysed_to_its_ground_truth(
     sport: Sport, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,7 +19,7 @@ from kinestream.pictures.plot import (
     session_figure,
 )
 from kinestream.pictures.trace import SessionTrace
-from kinestream.sports import Sport
+from kinestream.sports import JUMPS, Sport
 
 REPS = 3
 
@@ -41,7 +41,7 @@ def gids(artists: Iterable[Any], prefix: str) -> list[str]:
     return sorted(n for n in names if isinstance(n, str) and n.startswith(prefix))
 
 
-@pytest.mark.parametrize("sport", list(Sport))
+@pytest.mark.parametrize("sport", JUMPS)
 def test_each_rep_is_shaded_lined_and_annotated(sport: Sport) -> None:
     trace = analysed(sport)
     assert len(trace.reps) == REPS
