@@ -35,6 +35,7 @@ import numpy.typing as npt
 
 from kinestream.commands.errors import EstimatorError, InputError, run_reporting
 from kinestream.commands.progress import ProgressBar
+from kinestream.commands.running_report import running_report
 from kinestream.commands.session_options import add_session_options
 from kinestream.connectors.recording import (
     Recording,
@@ -43,7 +44,8 @@ from kinestream.connectors.recording import (
     read_recording,
 )
 from kinestream.events import AnalysisEvent, EventType
-from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
+from kinestream.operators.analyzer import StreamConfig
+from kinestream.operators.analyzers import analyzer_for
 from kinestream.operators.pose import PoseEstimator, PoseSample
 from kinestream.pictures.trace import SessionTrace
 from kinestream.sports import METRICS, Sport
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
     from kinestream.pictures.overlay import OverlayWriter
 
 REPORTED_EVENTS: Final[frozenset[EventType]] = frozenset(
-    {"rep_complete", "quality_warning", "error", "session_summary"}
+    {"rep_complete", "quality_warning", "error", "session_summary", "step", "bout_summary"}
 )
 POSE_BACKENDS: Final = ("mediapipe", "onnx")
 RECORDING_SUFFIXES: Final = frozenset({".arrow", ".ipc", ".feather", ".arrows"})
@@ -85,9 +87,13 @@ class Report:
     reps: list[AnalysisEvent] = field(default_factory=list)
     warnings: list[AnalysisEvent] = field(default_factory=list)
     summary: AnalysisEvent | None = None
+    running: list[AnalysisEvent] = field(default_factory=list)
+    """A running session's steps, bouts, warnings and summary."""
 
     def add(self, event: AnalysisEvent) -> None:
         """Keep ``event`` when the table shows it."""
+        if event.event_type in REPORTED_EVENTS and event.event_type != "rep_complete":
+            self.running.append(event)
         if event.event_type == "rep_complete":
             self.reps.append(event)
         elif event.event_type in ("quality_warning", "error"):
@@ -199,7 +205,16 @@ def _run(args: argparse.Namespace) -> int:
             if trace is not None:
                 trace.add(events)
 
-        analyzer = StreamAnalyzer(config)
+        try:
+            analyzer = analyzer_for(
+                config.stream_id,
+                config.sport,
+                config.athlete_height_m,
+                config.box_height_m,
+                args.belt_speed,
+            )
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
         reason = "end_of_input"
         try:
             for sample, picture in source.frames:
@@ -395,6 +410,8 @@ def format_report(source: PoseSource, config: StreamConfig, report: Report) -> s
     if source.fps:
         facts.append(f"{source.fps:g} fps")
     lines += ["  " + ", ".join(facts), ""]
+    if config.sport is Sport.RUNNING:
+        return "\n".join(lines + running_report(report.running)) + "\n"
     if report.reps:
         for start in range(0, len(report.reps), REPS_PER_TABLE):
             lines += _rep_table(config.sport, report.reps[start : start + REPS_PER_TABLE])
