@@ -49,14 +49,14 @@ def test_a_message_that_kills_the_worker_is_quarantined_and_the_flow_goes_on(
     # message's fault, so the first death alone does not quarantine it.
     for attempt in (1, 2):
         flow = start_flow(args, env, log)
-        status = flow.wait(120)
+        status = flow.wait(300)
         assert status == -signal.SIGKILL, f"start {attempt}: {status}\n{log.read_text()[-3000:]}"
     assert consume_all(kafka_bootstrap, topics.deadletter, timeout_s=1.0) == []
 
     # The third start gets past it.
     flow = start_flow(args, env, log)
     try:
-        _wait_for(lambda: _ended(migrated_database) == len(group), 120, "every session's end")
+        _wait_for(lambda: _ended(migrated_database) == len(group), 300, "every session's end")
         assert flow.poll() is None, log.read_text()[-3000:]
     finally:
         flow.kill()

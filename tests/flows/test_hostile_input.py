@@ -124,7 +124,7 @@ def test_the_probes_packets_are_errors_of_their_streams_and_the_flow_goes_on(
     log = tmp_path / "flow.log"
     flow = start_flow([], _flow_env(kafka_bootstrap, topics, migrated_database), log, frames=True)
     try:
-        _wait_for(lambda: _ended(migrated_database) >= 2, 120, "the two sessions' ends")
+        _wait_for(lambda: _ended(migrated_database) >= 2, 300, "the two sessions' ends")
         assert flow.poll() is None, log.read_text()[-3000:]  # still running
     finally:
         flow.kill()
