@@ -48,7 +48,7 @@ from kinestream.operators.gait.bout import (
     Step,
 )
 from kinestream.operators.gait.contacts import Contact, FootFrame, FootTracker
-from kinestream.operators.pose import FloatArray, Landmark, PoseSample, drawable_pose
+from kinestream.operators.pose import Landmark, PoseSample, drawable_pose
 
 LEG_SHARE: Final = 0.491
 """Thigh plus shank over body height (Drillis & Contini)."""
@@ -74,10 +74,9 @@ _LEGS: Final = {
     LEFT: (Landmark.LEFT_HIP, Landmark.LEFT_KNEE, Landmark.LEFT_ANKLE),
     RIGHT: (Landmark.RIGHT_HIP, Landmark.RIGHT_KNEE, Landmark.RIGHT_ANKLE),
 }
-_LEG_ROWS: Final = {
-    LEFT: [25, 27, 29, 31],
-    RIGHT: [26, 28, 30, 32],
-}
+_ROWS: Final = tuple(range(Landmark.LEFT_HIP, Landmark.RIGHT_FOOT_INDEX + 1))
+"""Hips, knees, ankles, heels and toes: the landmarks the analysis reads."""
+_LEG_PAIRS: Final = ((25, 26), (27, 28), (29, 30), (31, 32))
 NOT_RUNNING: Final = {
     "walking": "walking: the feet share the ground between steps (no flight phase); "
     "no running steps are reported",
@@ -144,6 +143,8 @@ class RunningAnalyzer:
         self._walking_contacts = 0
         self._bout: BoutStats | None = None
         self._window = GaitWindow()
+        self._live: dict[str, Any] | None = None
+        """The window's figures for each frame's live numbers (updated at each step)."""
         self._seen_person = False
         self._seen_contacts = 0
         self._not_running_seen = False
@@ -238,29 +239,29 @@ class RunningAnalyzer:
         """Each foot seen in the image (left and right as tracked), or ``None``."""
         if sample.landmarks is None:
             return None
-        lm = sample.landmarks
         w, h = sample.image_width, sample.image_height
-        px = lm[:, :2] * np.array([w, h])
-        if self._swapped(px):
-            lm = lm.copy()
-            lm[_LEG_ROWS[LEFT] + _LEG_ROWS[RIGHT]] = lm[_LEG_ROWS[RIGHT] + _LEG_ROWS[LEFT]]
-            px = lm[:, :2] * np.array([w, h])
-        hip_x = float(0.5 * (px[Landmark.LEFT_HIP, 0] + px[Landmark.RIGHT_HIP, 0]))
+        rows = sample.landmarks[list(_ROWS)].tolist()
+        pts = {i: (r[0] * w, r[1] * h, r[3]) for i, r in zip(_ROWS, rows, strict=True)}
+        if self._swapped(pts):
+            for left, right in _LEG_PAIRS:
+                pts[left], pts[right] = pts[right], pts[left]
+        hip_x = 0.5 * (pts[Landmark.LEFT_HIP][0] + pts[Landmark.RIGHT_HIP][0])
         feet: dict[str, FootFrame] = {}
         for side, (heel, toe, ankle) in _FEET.items():
-            x = 0.5 * float(px[heel, 0] + px[toe, 0])
-            low = float(max(px[heel, 1], px[toe, 1]))
+            x = 0.5 * (pts[heel][0] + pts[toe][0])
+            low = max(pts[heel][1], pts[toe][1])
             if not (0.0 <= x <= w and low <= 1.02 * h) or not math.isfinite(low):
                 continue
-            vis = float(lm[[heel, toe, ankle], 3].mean())
+            vis = (pts[heel][2] + pts[toe][2] + pts[ankle][2]) / 3.0
             feet[side] = FootFrame(sample.timestamp_s, low, x, hip_x, vis)
             self._previous[side] = (x, low)
-        best = max(_LEGS, key=lambda s: float(lm[list(_LEGS[s]), 3].sum()))
-        hip, knee, ankle_ = (px[i] for i in _LEGS[best])
-        self._legs.append(float(np.hypot(*(hip - knee)) + np.hypot(*(knee - ankle_))))
+        best = max(_LEGS, key=lambda side: sum(pts[i][2] for i in _LEGS[side]))
+        hip, knee, ankle_ = (pts[i] for i in _LEGS[best])
+        leg = math.hypot(hip[0] - knee[0], hip[1] - knee[1])
+        self._legs.append(leg + math.hypot(knee[0] - ankle_[0], knee[1] - ankle_[1]))
         return feet or None
 
-    def _swapped(self, px: FloatArray) -> bool:
+    def _swapped(self, pts: dict[int, tuple[float, float, float]]) -> bool:
         """The pose model exchanged the legs' labels: each foot is nearer where the other
         was expected (constant-velocity prediction from the frames before)."""
         if len(self._previous) < 2:
@@ -269,17 +270,20 @@ class RunningAnalyzer:
         for side in (LEFT, RIGHT):
             x, y = self._previous[side]
             vx, vy = self._velocity.get(side, (0.0, 0.0))
-            pred[side] = np.array([x + vx, y + vy])
+            pred[side] = (x + vx, y + vy)
         now = {}
         for side, (heel, toe, _) in _FEET.items():
-            now[side] = np.array([0.5 * (px[heel, 0] + px[toe, 0]), max(px[heel, 1], px[toe, 1])])
-        keep = np.linalg.norm(now[LEFT] - pred[LEFT]) + np.linalg.norm(now[RIGHT] - pred[RIGHT])
-        swap = np.linalg.norm(now[LEFT] - pred[RIGHT]) + np.linalg.norm(now[RIGHT] - pred[LEFT])
-        swapped = bool(swap < 0.5 * keep)
+            now[side] = (0.5 * (pts[heel][0] + pts[toe][0]), max(pts[heel][1], pts[toe][1]))
+
+        def gap(a: tuple[float, float], b: tuple[float, float]) -> float:
+            return math.hypot(a[0] - b[0], a[1] - b[1])
+
+        keep = gap(now[LEFT], pred[LEFT]) + gap(now[RIGHT], pred[RIGHT])
+        swapped = gap(now[LEFT], pred[RIGHT]) + gap(now[RIGHT], pred[LEFT]) < 0.5 * keep
         for side in (LEFT, RIGHT):
             seen = now[RIGHT if side == LEFT else LEFT] if swapped else now[side]
             x, y = self._previous[side]
-            self._velocity[side] = (float(seen[0] - x), float(seen[1] - y))
+            self._velocity[side] = (seen[0] - x, seen[1] - y)
         return swapped
 
     def _on_missing(self, sample: PoseSample) -> None:
@@ -349,6 +353,7 @@ class RunningAnalyzer:
     def _track(self, seq: int, time_s: float, feet: dict[str, FootFrame]) -> None:
         if math.isnan(self._m_per_px):
             return
+        noise = self._noise_m()
         threshold = self._threshold_m()
         contacts = []
         for side, tracker in self._trackers.items():
@@ -360,9 +365,7 @@ class RunningAnalyzer:
             self._visibility[side] = (
                 foot.visibility if math.isnan(vis) else 0.98 * vis + 0.02 * foot.visibility
             )
-            contact = tracker.push(
-                foot, self._floor_y_px, self._m_per_px, threshold, self._noise_m()
-            )
+            contact = tracker.push(foot, self._floor_y_px, self._m_per_px, threshold, noise)
             if contact is not None:
                 contacts.append(contact)
         for contact in sorted(contacts, key=lambda c: c.strike_s):
@@ -446,6 +449,7 @@ class RunningAnalyzer:
         self.bouts += 1
         self._bout = BoutStats(self.bouts)
         self._window = GaitWindow()
+        self._live = None
         self._set_mode(seq, time_s, "running", contact.strike_s)
 
     def _add_step(self, seq: int, time_s: float, step: Step) -> None:
@@ -464,6 +468,7 @@ class RunningAnalyzer:
         )
         self._bout.add(numbered)
         self._window.add(numbered)
+        self._live = self._window.payload() if len(self._window.steps) >= 2 else None
         payload = numbered.payload()
         payload["bout"] = self._bout.number
         payload["warnings"] = self._step_warnings(numbered)
@@ -489,6 +494,7 @@ class RunningAnalyzer:
         bout, self._bout = self._bout, None
         self._emit("bout_summary", seq, time_s, bout.payload(reason))
         self._window = GaitWindow()
+        self._live = None
 
     def _not_running(self, seq: int, time_s: float, mode: str) -> None:
         self._not_running_seen = True
@@ -515,7 +521,7 @@ class RunningAnalyzer:
     # -- events ----------------------------------------------------------------------------
 
     def _frame_update(self, sample: PoseSample) -> None:
-        window = self._window.payload() if len(self._window.steps) >= 2 else None
+        window = self._live
         trackers = self._trackers
         payload: dict[str, Any] = {
             "phase": self.mode,
