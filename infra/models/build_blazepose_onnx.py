@@ -19,7 +19,9 @@ and writes ``kinestream/operators/models/pose_detection.onnx`` and
 - tf2onnx converts each model at opset 13;
 - unused outputs are dropped: the landmark model's segmentation mask, whose branch has
   batch 1 baked into its Reshape nodes (the batch dimension becomes dynamic only without it);
-- tensors get names that say what they hold, and the batch dimension becomes ``batch``;
+- inputs and outputs get names that say what they hold, constants canonical names, and the
+  batch dimension becomes ``batch``; with those and a fixed ``PYTHONHASHSEED`` (the script
+  sets it) a rebuild is byte-identical;
 - each model is checked against the TFLite interpreter on fixed inputs (tolerances below,
   in the units of the outputs), and a batch of 8 against 8 single runs.
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -175,6 +178,24 @@ def free_batch_in_reshapes(graph: onnx.GraphProto) -> int:
     return freed
 
 
+def canonical_initializer_names(graph: onnx.GraphProto) -> None:
+    """Name initializers by their first use, in node order: tf2onnx's generated names vary
+    from run to run, and with canonical ones the same inputs give byte-identical files."""
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    names: dict[str, str] = {}
+    for node in graph.node:
+        for name in node.input:
+            if name in initializers and name not in names:
+                names[name] = f"const_{len(names)}"
+    for node in graph.node:
+        node.input[:] = [names.get(name, name) for name in node.input]
+    ordered = sorted(initializers.values(), key=lambda tensor: int(names[tensor.name][6:]))
+    for tensor in ordered:
+        tensor.name = names[tensor.name]
+    del graph.initializer[:]
+    graph.initializer.extend(ordered)
+
+
 def convert(spec: ModelSpec, dense_tflite: Path) -> onnx.ModelProto:
     """tf2onnx at opset 13, unused outputs pruned, named tensors, dynamic batch."""
     model, _ = tf2onnx.convert.from_tflite(str(dense_tflite), opset=OPSET)
@@ -186,6 +207,7 @@ def convert(spec: ModelSpec, dense_tflite: Path) -> onnx.ModelProto:
     rename_tensor(graph, inputs[0], spec.input_name)
     for old, (new, _) in spec.outputs.items():
         rename_tensor(graph, old, new)
+    canonical_initializer_names(graph)
     del graph.value_info[:]  # intermediate shapes recorded with batch 1
     print(f"  {spec.onnx_name}: {free_batch_in_reshapes(graph)} Reshape nodes freed of batch 1")
     for value in [*graph.input, *graph.output]:
@@ -240,6 +262,10 @@ def check(spec: ModelSpec, tflite_path: Path, dense: bytes, model: onnx.ModelPro
 
 
 def main() -> None:
+    if os.environ.get("PYTHONHASHSEED") != "0":  # tf2onnx orders nodes by string hashes
+        os.execve(
+            sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"}
+        )
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mediapipe-root", type=Path, help="the mediapipe package directory")
     parser.add_argument("--out-dir", type=Path, default=OUT_DIR)
