@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -12,11 +12,9 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-import pytest
 from bytewax.connectors.kafka import KafkaSourceMessage
-from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
-from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
+from bytewax.testing import TestingSink, TestingSource, run_main
 
 from kinestream import wire
 from kinestream.events import AnalysisEvent, frame_updates
@@ -28,10 +26,10 @@ from kinestream.operators.metric_batches import MetricBatcher
 from kinestream.operators.pose import PoseSample
 from kinestream.simulation.scenarios import countermovement_jumps
 from kinestream.sports import Sport
+from tests.flows.conftest import Runner
 
 TOPICS = wire.Topics()
 T0 = 1_760_000_000.0
-Runner = Callable[[Dataflow], None]
 
 
 class ToyAnalyzer:
@@ -111,14 +109,6 @@ class ToyAnalyzer:
                 },
             )
         ]
-
-
-@pytest.fixture(params=["run_main", "cluster_main_2_workers"])
-def runner(request: pytest.FixtureRequest) -> Runner:
-    """Run a flow in one worker, or in two worker threads of one process."""
-    if request.param == "run_main":
-        return lambda flow: run_main(flow)  # type: ignore[no-untyped-call]
-    return lambda flow: cluster_main(flow, [], 0, worker_count_per_proc=2)  # type: ignore[no-untyped-call]
 
 
 def _msg(

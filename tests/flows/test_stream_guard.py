@@ -5,13 +5,12 @@ processes)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
+from bytewax.testing import TestingSink, TestingSource, run_main
 
 from kinestream import wire
 from kinestream.events import AnalysisEvent
@@ -29,6 +28,7 @@ from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
 from kinestream.operators.pose import PoseSample
 from kinestream.session import SessionEvent
 from kinestream.sports import Sport
+from tests.flows.conftest import Runner
 from tests.flows.test_analysis import (
     TOPICS,
     FakeEstimator,
@@ -43,15 +43,6 @@ from tests.flows.test_analysis import (
     start_msg,
 )
 from tests.hostile_packets import jpeg_claiming
-
-Runner = Callable[[Any], None]
-
-
-@pytest.fixture(params=["run_main", "cluster_main_2_workers"])
-def runner(request: pytest.FixtureRequest) -> Runner:
-    if request.param == "run_main":
-        return lambda flow: run_main(flow)  # type: ignore[no-untyped-call]
-    return lambda flow: cluster_main(flow, [], 0, worker_count_per_proc=2)  # type: ignore[no-untyped-call]
 
 
 def run(
