@@ -67,7 +67,8 @@ keyed by the stream id (UTF-8), so one stream's messages stay in one partition, 
     ``athlete_height_m``, optional ``box_height_m``, ``athlete_id``, ``analysis_id``,
     ``api_key_id`` (the API key that owns the analysis), ``started_at_s`` (Unix seconds),
     ``echo_pose`` (bool, default false: each ``metric_update`` carries its frame's pose, for
-    drawing the skeleton live).
+    drawing the skeleton live), ``belt_speed_m_s`` (running on a treadmill: its belt speed;
+    present only when given).
     ``type: "end"`` (:class:`EndMessage`) closes it; optional ``last_seq`` tells the flow
     which frame is the last, so an end that overtakes the stream's last poses (they travel
     on another topic) waits for them.
@@ -592,11 +593,16 @@ class StartMessage:
     api_key_id: str | None = None
     started_at_s: float | None = None
     echo_pose: bool = False
+    belt_speed_m_s: float | None = None
 
     def __post_init__(self) -> None:
         if not self.stream_id:
             raise WireError("stream id must not be empty")
         check_stream_id(self.stream_id)
+        if self.belt_speed_m_s is not None and not (
+            math.isfinite(self.belt_speed_m_s) and 0.0 < self.belt_speed_m_s <= 12.0
+        ):
+            raise WireError(f"belt speed {self.belt_speed_m_s!r} m/s is not plausible")
         for name in ("athlete_id", "api_key_id"):
             value = getattr(self, name)
             if value is not None:
@@ -657,6 +663,8 @@ def encode_control(message: ControlMessage) -> tuple[bytes, bytes]:
             started_at_s=message.started_at_s,
             echo_pose=message.echo_pose,
         )
+        if message.belt_speed_m_s is not None:
+            body["belt_speed_m_s"] = message.belt_speed_m_s
     else:
         body.update(type="end", last_seq=message.last_seq)
     return encode_key(message.stream_id), _dump(body)
@@ -687,6 +695,7 @@ def decode_control(key: bytes | None, value: bytes | None) -> ControlMessage:
                 api_key_id=_opt(body.get("api_key_id"), _text),
                 started_at_s=_opt(body.get("started_at_s"), _float),
                 echo_pose=_bool(body.get("echo_pose", False)),
+                belt_speed_m_s=_opt(body.get("belt_speed_m_s"), _float),
             )
         if kind == "end":
             return EndMessage(stream_id=stream_id, last_seq=_opt(body.get("last_seq"), _int))

@@ -295,20 +295,22 @@ def webhook_message(out: SessionEvent) -> OutMessage | None:
 
 
 def default_analyzer_factory(start: wire.StartMessage) -> Analyzer:
-    """Build the :class:`StreamAnalyzer` of a started session (``ValueError`` if the start's
+    """Build the analyzer of a started session, a jump's or running's
+    (:func:`~kinestream.operators.analyzers.analyzer_for`; ``ValueError`` if the start's
     parameters do not suit its sport), its ``metric_update``s sent a few frames to an event
     (:class:`~kinestream.operators.metric_batches.MetricBatcher`)."""
-    from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
+    from kinestream.operators.analyzers import analyzer_for
     from kinestream.operators.metric_batches import MetricBatcher
 
-    config = StreamConfig(
-        stream_id=start.stream_id,
-        sport=start.sport,
-        athlete_height_m=start.athlete_height_m,
-        box_height_m=start.box_height_m,
-        echo_pose=start.echo_pose,
+    analysis = analyzer_for(
+        start.stream_id,
+        start.sport,
+        start.athlete_height_m,
+        start.box_height_m,
+        start.belt_speed_m_s,
+        start.echo_pose,
     )
-    analyzer: Analyzer = MetricBatcher(StreamAnalyzer(config))
+    analyzer: Analyzer = MetricBatcher(analysis)
     return analyzer
 
 
