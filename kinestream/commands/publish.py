@@ -142,6 +142,7 @@ def _publish(args: argparse.Namespace, clock: PaceClock) -> int:
             config.box_height_m,
             athlete_id=args.athlete_id,
             started_at_s=opened_at,
+            belt_speed_m_s=args.belt_speed,
         )
         topic = topics.poses if estimator is not None else topics.frames
         kind = "pose packets" if estimator is not None else "frames"

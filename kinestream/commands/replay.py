@@ -122,6 +122,7 @@ def _replay(args: argparse.Namespace, clock: PaceClock) -> int:
         config.box_height_m,
         athlete_id=args.athlete_id,
         started_at_s=started_at,
+        belt_speed_m_s=args.belt_speed,
     )
     topics = topics_of(args)
     topic, kind = (topics.frames, "frames") if args.frames else (topics.poses, "pose packets")
