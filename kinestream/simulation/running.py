@@ -293,25 +293,22 @@ class _Runner:
         return toe, angle
 
     def foot(self, side: str, t: Array) -> tuple[Array, Array]:
-        """Toe and angle of one foot at times ``t`` (ground frame), from its first strike
-        to its last toe-off."""
+        """Toe and angle of one foot at sorted times ``t`` (ground frame), from its first
+        strike to its last toe-off."""
         contacts = self.contacts[side]
         toe = np.zeros((t.shape[0], 2))
         angle = np.zeros(t.shape[0])
-        strikes = np.array([c.strike_s for c in contacts])
-        index = np.searchsorted(strikes, t, side="right") - 1
-        for i in np.unique(index):
-            mask = index == i
-            c = contacts[i]
-            in_stance = mask & (t < c.toe_off_s)
-            toe[in_stance], angle[in_stance] = self._stance(c, t[in_stance])
-            swinging = mask & (t >= c.toe_off_s)
-            if swinging.any():
-                toe[swinging], angle[swinging] = self._swing(c, contacts[i + 1], t[swinging])
+        for i, c in enumerate(contacts):
+            start, down, end = np.searchsorted(t, [c.strike_s, c.toe_off_s, _next(contacts, i)])
+            if start < down:
+                toe[start:down], angle[start:down] = self._stance(c, t[start:down])
+            if down < end:
+                toe[down:end], angle[down:end] = self._swing(c, contacts[i + 1], t[down:end])
         return toe, angle
 
     def hip_z(self, t: Array) -> Array:
-        """Hip height: ballistic in flight, a smooth dip during each contact."""
+        """Hip height at sorted times ``t``: ballistic in flight, a smooth dip during each
+        contact."""
         intervals = sorted(
             (c.strike_s, c.toe_off_s) for side in (LEFT, RIGHT) for c in self.contacts[side]
         )
@@ -320,16 +317,15 @@ class _Runner:
         for k, (strike, toe_off) in enumerate(intervals):
             prev_flight = strike - intervals[k - 1][1] if k > 0 else 0.1
             next_flight = intervals[k + 1][0] - toe_off if k + 1 < len(intervals) else 0.1
-            stance = (t >= strike) & (t < toe_off)
+            start, down, end = np.searchsorted(t, [strike, toe_off, toe_off + next_flight])
             curve = quintic(
                 toe_off - strike,
                 (self.hip_z0, -0.5 * g * prev_flight, -g),
                 (self.hip_z0, 0.5 * g * next_flight, -g),
             )
-            z[stance] = curve(t[stance] - strike)
-            flight = (t >= toe_off) & (t < toe_off + next_flight)
-            tau = t[flight] - toe_off
-            z[flight] = self.hip_z0 + 0.5 * g * next_flight * tau - 0.5 * g * tau**2
+            z[start:down] = curve(t[start:down] - strike)
+            tau = t[down:end] - toe_off
+            z[down:end] = self.hip_z0 + 0.5 * g * next_flight * tau - 0.5 * g * tau**2
         return z
 
     def landmarks(self, t: Array, ground_shift: Array, origin_x: float) -> Array:
@@ -363,6 +359,11 @@ class _Runner:
                 out[:, 24::2] = points[:, 24::2]
         assert out is not None
         return out
+
+
+def _next(contacts: list[_Contact], i: int) -> float:
+    """When contact ``i``'s swing ends: the next strike (its toe-off for the last one)."""
+    return contacts[i + 1].strike_s if i + 1 < len(contacts) else contacts[i].toe_off_s
 
 
 def _hidden_far_foot(world: Array) -> Array:
