@@ -241,6 +241,26 @@ def test_a_batch_of_streams_equals_each_stream_alone(
     assert sum(s.landmarks is not None for s in together[2]) == length  # all tracked
 
 
+def test_a_capped_batch_runs_in_chunks_with_the_same_result(
+    blazepose: BlazePose, clip: list[npt.NDArray[np.uint8]]
+) -> None:
+    capped = BlazePose(threads=1, max_batch=2)
+    starts = range(5, 10)  # five streams, all tracking after their first frame
+    tracks = [PoseTrack() for _ in starts]
+    for k in range(3):
+        requests = [
+            PoseRequest(t, clip[s + k], k, 0.0) for t, s in zip(tracks, starts, strict=True)
+        ]
+        whole = blazepose.estimate_batch(requests)
+        chunked = capped.estimate_batch(requests)
+        assert [t for _, t in whole] == [t for _, t in chunked]
+        assert all(_same(a, b) for (a, _), (b, _) in zip(whole, chunked, strict=True))
+        tracks = [t for _, t in whole]
+    assert all(t.roi is not None for t in tracks)
+    with pytest.raises(ValueError, match="max_batch"):
+        BlazePose(max_batch=0)
+
+
 def test_track_survives_pickling(blazepose: BlazePose, clip: list[npt.NDArray[np.uint8]]) -> None:
     track = PoseTrack()
     for seq, rgb in enumerate(clip[:10]):

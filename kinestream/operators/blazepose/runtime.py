@@ -54,6 +54,7 @@ Device = Literal["cpu", "cuda"]
 MODEL_DIR: Final = Path(__file__).resolve().parent.parent / "models"
 DETECTOR_FILE: Final = "pose_detection.onnx"
 LANDMARK_FILE: Final = "pose_landmark_full.onnx"
+DEFAULT_MAX_BATCH: Final = 16
 _LANDMARK_OUTPUTS: Final = ["landmarks", "pose_flag", "heatmap", "world_landmarks"]
 
 
@@ -106,7 +107,10 @@ class BlazePose:
     """The BlazePose detector and landmark model in ONNX Runtime sessions, shared by streams.
 
     Holds no per-stream state, so one instance serves every stream of a worker. Not
-    picklable (native sessions): build it where the worker starts.
+    picklable (native sessions): build it where the worker starts. ``max_batch`` caps the
+    frames of one model run (a larger call runs in several): ONNX Runtime's memory grows
+    with the batch (about 20 MiB a frame on the CPU), so the cap bounds it whatever the
+    number of streams.
     """
 
     def __init__(
@@ -116,6 +120,7 @@ class BlazePose:
         min_detection_confidence: float = MIN_DETECTION_CONFIDENCE,
         min_tracking_confidence: float = MIN_TRACKING_CONFIDENCE,
         threads: int | None = None,
+        max_batch: int = DEFAULT_MAX_BATCH,
         model_dir: Path = MODEL_DIR,
     ) -> None:
         missing = [
@@ -133,6 +138,9 @@ class BlazePose:
         self.device: Device = device
         self.min_detection_confidence = min_detection_confidence
         self.min_tracking_confidence = min_tracking_confidence
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        self.max_batch = max_batch
         self._detector = ort.InferenceSession(
             str(model_dir / DETECTOR_FILE), options, providers=providers
         )
@@ -145,9 +153,7 @@ class BlazePose:
         if not frames:
             return []
         inputs, paddings = zip(*(detector.letterbox(rgb) for rgb in frames), strict=True)
-        regressors, logits = self._detector.run(
-            ["regressors", "scores"], {"image": np.stack(inputs)}
-        )
+        regressors, logits = self._run(self._detector, ["regressors", "scores"], np.stack(inputs))
         rois: list[Roi | None] = []
         for k, rgb in enumerate(frames):
             keypoints = detector.best_detection(
@@ -171,15 +177,25 @@ class BlazePose:
             untracked, self.detect([requests[i].rgb for i in untracked]), strict=True
         ):
             rois[i] = roi
-        located = [i for i, roi in enumerate(rois) if roi is not None]
+        located = [(i, roi) for i, roi in enumerate(rois) if roi is not None]
         outputs: dict[int, tuple[npt.NDArray[np.float32], ...]] = {}
         if located:
-            crops = np.stack([crop_roi(requests[i].rgb, rois[i], INPUT_SIZE) for i in located])  # type: ignore[arg-type]
-            results = self._landmarker.run(_LANDMARK_OUTPUTS, {"image": crops})
-            outputs = {i: tuple(out[k] for out in results) for k, i in enumerate(located)}
+            crops = np.stack([crop_roi(requests[i].rgb, roi, INPUT_SIZE) for i, roi in located])
+            results = self._run(self._landmarker, _LANDMARK_OUTPUTS, crops)
+            outputs = {i: tuple(out[k] for out in results) for k, (i, _) in enumerate(located)}
         return [
             self._finish(request, rois[i], outputs.get(i)) for i, request in enumerate(requests)
         ]
+
+    def _run(
+        self, session: ort.InferenceSession, names: list[str], images: npt.NDArray[np.float32]
+    ) -> list[npt.NDArray[np.float32]]:
+        """The session's outputs for ``images``, at most ``max_batch`` images a run."""
+        chunks = [
+            session.run(names, {"image": images[start : start + self.max_batch]})
+            for start in range(0, len(images), self.max_batch)
+        ]
+        return [np.concatenate([chunk[k] for chunk in chunks]) for k in range(len(names))]
 
     def _finish(
         self,
