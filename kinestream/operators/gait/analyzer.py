@@ -344,7 +344,8 @@ class RunningAnalyzer:
                 self._m_per_px = LEG_SHARE * self.config.athlete_height_m / leg
 
     def _noise_m(self) -> float:
-        """Noise of the feet's lowest points on the ground (metres)."""
+        """Spread of the planted feet's lowest points (metres), slow sliding included: what
+        the contact threshold must clear."""
         return self._noise_px * self._m_per_px if math.isfinite(self._noise_px) else 0.005
 
     def _threshold_m(self) -> float:

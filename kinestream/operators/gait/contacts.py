@@ -43,6 +43,11 @@ MIN_SWING_S: Final = 0.08
 CONFIRM_FRAMES: Final = 2
 """Frames on the other side of the threshold before a foot changes state."""
 GRID: Final = 48
+MAX_TIMING_NOISE_M: Final = 0.007
+"""Timing takes a contact's noise as the planted feet's spread (``noise_m``), but no more
+than this or the contact's own spread about its level: slow sliding and coloured jitter
+widen the spread of many contacts, not the frames around one event."""
+MIN_NOISE_FRAMES: Final = 5
 MAX_TOUCHDOWN_M_S: Final = 1.5
 """The fastest a foot comes down onto the ground in running (heel strikes: 0.5-1 m/s)."""
 SEARCH_BEYOND_S: Final = 0.012
@@ -80,6 +85,9 @@ class Contact:
     """How fast the hip passed over the planted foot (image pixels per second)."""
     x_px: float
     """The planted foot's horizontal position at mid-contact."""
+    noise_m: float
+    """Noise of the lowest point on the ground in this contact (robust standard deviation
+    about its own level, so a foot sliding slowly does not count)."""
 
     @property
     def contact_time_s(self) -> float:
@@ -249,7 +257,11 @@ class FootTracker:
         if len(stance) < 2:
             return None
         inner = stance[len(stance) // 5 : len(stance) - len(stance) // 5] or stance
-        ground = float(np.median([f.low_y_px for f in inner]))
+        levels = np.array([f.low_y_px for f in inner])
+        ground = float(np.median(levels))
+        if len(inner) >= MIN_NOISE_FRAMES:  # this contact's own, fast noise
+            own = 1.4826 * float(np.median(np.abs(levels - ground))) * m_per_px
+            noise_m = min(noise_m, max(own, MAX_TIMING_NOISE_M))
         times = np.array([f.time_s for f in frames])
         period = 1.0 / self.fps
         clear = max(CLEAR_NOISE * noise_m, CLEAR_MIN_M)
@@ -277,6 +289,7 @@ class FootTracker:
             ground_y_px=ground,
             visibility=visibility,
             ground_speed_px_s=speed,
+            noise_m=noise_m,
             x_px=stance[len(stance) // 2].x_px,
         )
 
