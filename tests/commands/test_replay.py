@@ -27,7 +27,7 @@ from kinestream.commands.replay import run_replay
 from kinestream.commands.simulate import simulate, write_trial
 from kinestream.connectors.jpeg import encode_jpeg
 from kinestream.connectors.recording import RecordingParams, RecordingWriter
-from kinestream.events import AnalysisEvent
+from kinestream.events import AnalysisEvent, frame_updates
 from kinestream.flows.analysis import FlowSettings, build_flow
 from kinestream.sports import Sport
 from tests.commands.simulated_clock import SimulatedClock
@@ -80,8 +80,11 @@ def test_the_dataflow_reports_what_analyze_reports(
         brokers=(kafka_bootstrap,), topics=topics, database_url=None, frames=False, tail=False
     )
     run_main(build_flow(settings))  # type: ignore[no-untyped-call]
+    # The dataflow sends frames' values a few to an event: one event per frame again.
     events = [
-        wire.decode_event(m.key(), m.value()) for m in read_topic(kafka_bootstrap, topics.events)
+        frame
+        for m in read_topic(kafka_bootstrap, topics.events)
+        for frame in frame_updates(wire.decode_event(m.key(), m.value()))
     ]
     kept = [e for e in events if e.stream_id == "kept"]
     shifted = [e for e in events if e.stream_id == "shifted"]
