@@ -47,7 +47,7 @@ launch_services() {
 }
 
 await_services() {
-    local name="$1" i address
+    local name="$1" i
     for i in "${!_service_jobs[@]}"; do
         wait "${_service_jobs[$i]}" ||
             { echo "$name: ${_service_names[$i]} did not start" >&2; exit 1; }
