@@ -232,7 +232,11 @@ def _run(args: argparse.Namespace) -> int:
             json_out.flush()
         pictures = []
         if trace is not None:
-            _save_plot(trace, args.plot, f"{source.description}: {config.sport.value}")
+            title = f"{source.description}: {config.sport.value}"
+            if config.sport is Sport.RUNNING:
+                _save_gait_plot(report.running, args.plot, title)
+            else:
+                _save_plot(trace, args.plot, title)
             pictures.append(f"plot: {args.plot}")
         if overlay is not None:
             overlay.close()
@@ -269,6 +273,15 @@ def _save_plot(trace: SessionTrace, path: Path, title: str) -> None:
 
     try:
         save_session_plot(trace, path, title)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _save_gait_plot(events: list[AnalysisEvent], path: Path, title: str) -> None:
+    from kinestream.pictures.gait_plot import save_gait_plot
+
+    try:
+        save_gait_plot(events, path, title)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
