@@ -154,7 +154,10 @@ class JumpMachine(ABC):
     armed = True
     """Whether a flight may start (see :meth:`airborne`); class defaults, so that machines
     snapshotted before they existed resume."""
-    grounded_since_s: float | None = None
+    disarmed_s = -math.inf
+    tentative: PhaseChange | None = None
+    """A flight entered but not yet announced (see :meth:`land`)."""
+    resume_since_s = 0.0
     track_ground = True
     stance: deque[tuple[float, float]] | None = None
 
@@ -175,12 +178,18 @@ class JumpMachine(ABC):
 
     @property
     def phase(self) -> str:
-        """The current phase."""
-        return self._phase
+        """The current phase as announced (a flight only once it has held, see :meth:`land`)."""
+        return self.tentative.from_phase if self.tentative is not None else self._phase
 
     def enter(self, phase: str, time_s: float, out: list[Output]) -> None:
-        """Change phase, recording the change in ``out``."""
-        out.append(PhaseChange(self._phase, phase, time_s))
+        """Change phase, recording the change in ``out`` (a flight: once it holds)."""
+        change = PhaseChange(self.phase, phase, time_s)
+        if phase == "flight":
+            self.tentative = change
+            self.resume_since_s = self.phase_since_s
+        else:
+            self.tentative = None
+            out.append(change)
         self._phase = phase
         self.phase_since_s = time_s
 
@@ -232,19 +241,13 @@ class JumpMachine(ABC):
     def airborne(self) -> bool:
         """Both of the last two frames show the feet clearly off the surface.
 
-        After a flight that did not count, the feet must be back on the surface for
-        ``REARM_S`` before a new flight can start: a stream whose feet never come back to the
-        surface (a wrong floor, a camera tilted away) cannot flicker in and out of flight.
+        After a flight that did not count, a new one can start only ``REARM_S`` later and
+        once the feet are back on the surface: a stream whose feet never come back to it (a
+        wrong floor, a camera tilted away) cannot flicker in and out of flight.
         """
         if not self.armed:
             now = self.history[-1].time_s
-            if not self.grounded():
-                self.grounded_since_s = None
-            elif self.grounded_since_s is None:
-                self.grounded_since_s = now
-            self.armed = (
-                self.grounded_since_s is not None and now - self.grounded_since_s >= REARM_S
-            )
+            self.armed = now - self.disarmed_s >= REARM_S and self.grounded()
             return False
         if len(self.history) < 2:
             return False
@@ -362,24 +365,19 @@ class JumpMachine(ABC):
         if not MIN_FLIGHT_S <= flight_time <= MAX_FLIGHT_S:
             return None
         fit = fit_parabola(flight.times, flight.com)
+        if fit is None or fit.c2 >= 0:
+            return None  # too few frames in the air to tell, or not falling: not a jump
         height = flight_height_m(flight_time)
-        com_rise: float | None = None
-        if fit is not None and fit.c2 < 0:
-            gravity_ratio = -fit.acceleration_m_s2 / GRAVITY_M_S2
-            if not 0.5 <= gravity_ratio <= 1.7:
-                return None
-            com_rise = max(0.0, fit.apex_m - fit.value(flight.takeoff_s))
-            if abs(gravity_ratio - 1.0) > 0.25:
-                warnings.append("flight_not_ballistic")
-                confidence *= 0.6
-            if height > 0.03 and not 0.6 <= com_rise / height <= 1.5:
-                warnings.append("com_and_flight_time_disagree")
-                confidence *= 0.7
-        elif fit is not None:
+        gravity_ratio = -fit.acceleration_m_s2 / GRAVITY_M_S2
+        if not 0.5 <= gravity_ratio <= 1.7:
             return None
-        else:
-            warnings.append("too_few_flight_frames")
-            confidence *= 0.5
+        com_rise = max(0.0, fit.apex_m - fit.value(flight.takeoff_s))
+        if abs(gravity_ratio - 1.0) > 0.25:
+            warnings.append("flight_not_ballistic")
+            confidence *= 0.6
+        if height > 0.03 and not 0.6 <= com_rise / height <= 1.5:
+            warnings.append("com_and_flight_time_disagree")
+            confidence *= 0.7
         metrics: dict[str, float | bool | None] = {
             "flight_time_s": flight_time,
             "jump_height_m": height,
@@ -398,13 +396,25 @@ class JumpMachine(ABC):
         """Follow a flight; at a confirmed touchdown return its metrics.
 
         Impossible flights (too long, or not ballistic) end in a warning and the machine's
-        initial phase instead of a repetition.
+        initial phase instead of a repetition. A flight is announced only once it has held
+        for ``MIN_FLIGHT_S``: feet back down before that were a false takeoff (landmark
+        noise), and the machine resumes the phase it was in, silently.
         """
+        assert self.flight is not None
+        if self.tentative is not None and frame.time_s - self.flight.takeoff_s < MIN_FLIGHT_S:
+            if self.grounded():
+                self._phase, self.phase_since_s = self.tentative.from_phase, self.resume_since_s
+                self.tentative = None
+                self.flight = None
+            return None
+        if self.tentative is not None:
+            out.append(self.tentative)
+            self.tentative = None
         if not self.track_flight(frame):
             out.append(MachineWarning("flight_too_long", "feet off the floor for too long"))
             self.flight = None
             self.armed = False
-            self.grounded_since_s = None
+            self.disarmed_s = frame.time_s
             self.enter(self.initial_phase, frame.time_s, out)
             return None
         if not self.grounded():
@@ -416,7 +426,7 @@ class JumpMachine(ABC):
         if result is None:
             out.append(MachineWarning("rejected_flight", "feet left the floor, but not in a jump"))
             self.armed = False
-            self.grounded_since_s = None
+            self.disarmed_s = frame.time_s
             self.enter(self.initial_phase, frame.time_s, out)
             return None
         metrics, warnings, confidence = result

@@ -43,7 +43,7 @@ class DropJump(JumpMachine):
         """Advance by one frame."""
         self.observe(frame)
         out: list[Output] = []
-        phase = self.phase
+        phase = self._phase
         if phase == "on_box":
             self._on_box(frame, out)
         elif phase == "drop":

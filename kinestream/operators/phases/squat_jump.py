@@ -46,7 +46,7 @@ class SquatJump(JumpMachine):
         """Advance by one frame."""
         self.observe(frame)
         out: list[Output] = []
-        phase = self.phase
+        phase = self._phase
         if phase in ("standing", "stable", "landing"):
             self._from_rest(frame, out)
         elif phase == "descent":
