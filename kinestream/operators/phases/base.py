@@ -7,10 +7,12 @@ feet, refines both instants between frames (:mod:`kinestream.operators.ballistic
 checks the flight against gravity before it counts a repetition. A cyclic movement
 implements :class:`PhaseMachine` the same way and emits one result per cycle.
 
-Hysteresis: a takeoff or touchdown holds for two frames before the machine enters it, and
-after a flight that did not count the feet must be back on the surface for ``REARM_S``
-before another can start, so that feet that flicker about the threshold (a wrong floor, a
-sliding foot landmark, a moving camera) cannot make the phase flicker with them. Every other
+Hysteresis: a takeoff or touchdown holds for two frames before the machine enters it; a
+flight is announced only once it has lasted ``MIN_FLIGHT_S`` (feet down before that were a
+false takeoff, and the machine resumes its phase without a word); after a flight that did
+not count, another can start only ``REARM_S`` later, with the feet down. So feet that
+flicker about the threshold (a wrong floor, a sliding foot landmark, a moving camera)
+cannot make the phase flicker with them. Every other
 change needs the CoM to cross two different levels or to stay still for a while. With
 these, a machine makes at most ``MAX_PHASE_CHANGES_PER_S`` phase changes in any second.
 """
