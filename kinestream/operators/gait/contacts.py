@@ -1,7 +1,8 @@
 """Ground contacts of one foot: detected on the foot's lowest point, timed between frames.
 
 A foot is on the ground while its lowest point (heel or toe, whichever is lower in the
-image) is within ``threshold_m`` of the floor for ``CONFIRM_FRAMES`` frames. Each contact
+image) is within ``threshold_m`` of the floor for ``CONFIRM_FRAMES`` frames and
+``CONFIRM_S`` (a contact lasts 0.15 s at least, a swing 0.3 s). Each contact
 is timed afterwards, once ``FIT_WINDOW_S`` of frames after its toe-off are in, against the
 ground level of that contact itself (the median of its middle frames), so a floor a
 millimetre off does not shift either instant. With ``tau`` the time from the instant
@@ -23,6 +24,7 @@ state and is left out of the fits.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Final
@@ -41,6 +43,7 @@ MIN_CONTACT_S: Final = 0.06
 MAX_CONTACT_S: Final = 2.0
 MIN_SWING_S: Final = 0.08
 CONFIRM_FRAMES: Final = 2
+CONFIRM_S: Final = 0.03
 """Frames on the other side of the threshold before a foot changes state."""
 GRID: Final = 48
 MAX_TIMING_NOISE_M: Final = 0.007
@@ -161,6 +164,8 @@ class FootTracker:
     def __init__(self, foot: str, fps: float) -> None:
         self.foot = foot
         self.fps = fps
+        self.confirm = max(CONFIRM_FRAMES, math.ceil(CONFIRM_S * fps))
+        """Frames on the other side of the threshold before the foot changes state."""
         self.window_s = max(FIT_WINDOW_S[2], FIT_FRAMES / fps)
         """How long after a toe-off its contact is timed (the longest toe-off window)."""
         self.frames: deque[FootFrame] = deque(maxlen=max(32, int((MAX_CONTACT_S + 0.3) * fps)))
@@ -208,19 +213,19 @@ class FootTracker:
                 self._start_s = None  # on the ground longer than any running contact
             return done
         self._flips += 1
-        if self._flips < CONFIRM_FRAMES:
+        if self._flips < self.confirm:
             return done
         self._flips = 0
         self.on_ground = low
-        first_s = self.frames[-CONFIRM_FRAMES].time_s
+        first_s = self.frames[-self.confirm].time_s
         if low:
             if self._pending is not None:
                 done = self._flush(m_per_px, noise_m)
             # A strike can be timed only when the foot was seen in the air before it.
-            self._start_s = first_s if self._air_frames >= CONFIRM_FRAMES else None
+            self._start_s = first_s if self._air_frames >= self.confirm else None
             self._air_frames = 0
             return done
-        self._air_frames = CONFIRM_FRAMES
+        self._air_frames = self.confirm
         if self._start_s is not None:
             self._pending = (self._start_s, first_s)
         self._start_s = None
