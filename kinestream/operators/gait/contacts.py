@@ -16,10 +16,10 @@ millimetre off does not shift either instant. With ``tau`` the time from the ins
   ``FIT_FRAMES`` periods) after it.
 
 ``t0`` is searched (least squares, ``w`` and ``c`` kept positive) between the last frame
-clearly (``CLEAR_NOISE`` times the noise) in the air and the first on the ground, extended
-by ``SEARCH_BEYOND_S`` to the ground side, where a foot moving slowly may still be a
-millimetre up. A hidden foot (landmark visibility below ``HIDDEN_VISIBILITY``) changes no
-state and is left out of the fits.
+clearly (``CLEAR_NOISE`` times the noise) in the air and the first below that, extended to
+the ground side by as long as the slowest foot takes to cover that height (coming down at
+``MIN_TOUCHDOWN_M_S``, or lifting at ``MIN_LIFT_M_S2``). A hidden foot (landmark
+visibility below ``HIDDEN_VISIBILITY``) changes no state and is left out of the fits.
 """
 
 from __future__ import annotations
@@ -53,9 +53,10 @@ widen the spread of many contacts, not the frames around one event."""
 MIN_NOISE_FRAMES: Final = 5
 MAX_TOUCHDOWN_M_S: Final = 1.5
 """The fastest a foot comes down onto the ground in running (heel strikes: 0.5-1 m/s)."""
-SEARCH_BEYOND_S: Final = 0.012
-"""How far an instant may lie on the ground side of the frame that first reads as ground:
-a foot lifting from rest stays within a couple of millimetres of it for about 10 ms."""
+MIN_TOUCHDOWN_M_S: Final = 0.4
+"""The slowest a foot comes down onto the ground in running."""
+MIN_LIFT_M_S2: Final = 30.0
+"""The slowest a toe accelerates up from the ground at toe-off in running."""
 HIDDEN_VISIBILITY: Final = 0.5
 """Below this a foot's landmarks are the pose model's guess: not used."""
 CLEAR_NOISE: Final = 3.0
@@ -312,7 +313,7 @@ class FootTracker:
             return None
         t_air, t_ground = times[ground - 1], times[ground]
         pick = (times >= t_air - window) & (times <= t_ground + window)
-        upper = t_ground + SEARCH_BEYOND_S
+        upper = t_ground + clear / MIN_TOUCHDOWN_M_S
         return hinge_crossing(times[pick], heights[pick], t_air, upper, rising=False)
 
     @staticmethod
@@ -329,5 +330,5 @@ class FootTracker:
             return None
         t_ground, t_air = times[ground], times[ground + 1]
         pick = (times >= t_ground - window) & (times <= t_air + window)
-        lower = t_ground - SEARCH_BEYOND_S
+        lower = t_ground - math.sqrt(2.0 * clear / MIN_LIFT_M_S2)
         return hinge_crossing(times[pick], heights[pick], lower, t_air, rising=True)
