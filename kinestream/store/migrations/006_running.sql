@@ -9,6 +9,13 @@ ALTER TABLE webhooks DROP CONSTRAINT IF EXISTS webhooks_sport_check;
 ALTER TABLE webhooks ADD CONSTRAINT webhooks_sport_check
     CHECK (sport IN ('cmj', 'drop_jump', 'squat_jump', 'running'));
 
+-- Webhooks may ask for running's events (`step` is frequent: only on request).
+ALTER TABLE webhooks DROP CONSTRAINT IF EXISTS webhooks_event_types_check;
+ALTER TABLE webhooks ADD CONSTRAINT webhooks_event_types_check CHECK (
+    cardinality(event_types) > 0
+    AND event_types <@ ARRAY['phase_change', 'rep_complete', 'quality_warning', 'error',
+                             'session_summary', 'step', 'gait_update', 'bout_summary']::text[]);
+
 -- One row per running step (a `step` event): a time series keyed by the strike's capture
 -- time, so that TimescaleDB can make it a hypertable (006_running.timescale.sql).
 CREATE TABLE IF NOT EXISTS steps (
