@@ -54,6 +54,8 @@ LEG_SHARE: Final = 0.491
 """Thigh plus shank over body height (Drillis & Contini)."""
 FLOOR_S: Final = 2.5
 FLOOR_PERCENTILE: Final = 80.0
+REFERENCE_EVERY: Final = 16
+"""Frames between two updates of the floor, the noise and the scale."""
 FPS_FRAMES: Final = 8
 LOST_AFTER_S: Final = 0.5
 STANDING_S: Final = 1.0
@@ -240,7 +242,7 @@ class RunningAnalyzer:
         if sample.landmarks is None:
             return None
         w, h = sample.image_width, sample.image_height
-        rows = sample.landmarks[list(_ROWS)].tolist()
+        rows = sample.landmarks[_ROWS[0] : _ROWS[-1] + 1].tolist()
         pts = {i: (r[0] * w, r[1] * h, r[3]) for i, r in zip(_ROWS, rows, strict=True)}
         if self._swapped(pts):
             for left, right in _LEG_PAIRS:
@@ -303,7 +305,7 @@ class RunningAnalyzer:
         for foot in feet.values():
             self._floor_values.append(foot.low_y_px)
         self._since_update += 1
-        if self._since_update >= 8 or math.isnan(self._floor_y_px):
+        if self._since_update >= REFERENCE_EVERY or math.isnan(self._floor_y_px):
             self._update_reference()
         if self.fps is None:
             self._early.append((seq, time_s, feet, 0.0))
