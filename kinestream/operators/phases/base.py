@@ -330,8 +330,15 @@ class JumpMachine(ABC):
         )
 
     def start_flight(self, out: list[Output]) -> None:
-        """Enter flight at the refined takeoff instant."""
+        """Enter flight at the refined takeoff instant.
+
+        Not if that instant lies before the current phase began: the feet have not been
+        down since (a landing on a surface that reads higher, not yet followed), and the
+        flight found would be the last one again.
+        """
         takeoff = self.refine_takeoff()
+        if takeoff < self.phase_since_s:
+            return
         self.flight = FlightRecord(takeoff, ground_m=self.ground_m)
         for f in self.history:
             if f.time_s > takeoff and self.clearance(f) > self.fit_threshold_m:
