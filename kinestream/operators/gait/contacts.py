@@ -167,8 +167,6 @@ class FootTracker:
         self.fps = fps
         self.confirm = max(CONFIRM_FRAMES, math.ceil(CONFIRM_S * fps))
         """Frames on the other side of the threshold before the foot changes state."""
-        self.window_s = max(FIT_WINDOW_S[2], FIT_FRAMES / fps)
-        """How long after a toe-off its contact is timed (the longest toe-off window)."""
         self.frames: deque[FootFrame] = deque(maxlen=max(32, int((MAX_CONTACT_S + 0.3) * fps)))
         self.on_ground = False
         self._flips = 0
@@ -199,7 +197,8 @@ class FootTracker:
         self.frames.append(frame)
         done = None
         if self._pending is not None and (
-            frame.time_s - self._pending[1] >= self.window_s + 0.5 / self.fps
+            frame.time_s - self._pending[1]
+            >= _window(FIT_WINDOW_S, FIT_FRAMES / self.fps, noise_m) + 0.5 / self.fps
         ):
             done = self._flush(m_per_px, noise_m)
         if frame.visibility < HIDDEN_VISIBILITY:
