@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import numpy as np
@@ -439,7 +439,10 @@ class RunningAnalyzer:
             step_time_s=step_time,
             speed_m_s=speed,
             foot_visibility=contact.visibility,
-            low_confidence=contact.foot == far or contact.visibility < LOW_VISIBILITY,
+            low_confidence=(
+                contact.foot == far or contact.visibility < LOW_VISIBILITY or contact.coarse
+            ),
+            coarse=contact.coarse,
         )
 
     def _far_foot(self) -> str | None:
@@ -458,17 +461,7 @@ class RunningAnalyzer:
     def _add_step(self, seq: int, time_s: float, step: Step) -> None:
         assert self._bout is not None
         self.steps += 1
-        numbered = Step(
-            self.steps,
-            step.foot,
-            step.strike_s,
-            step.toe_off_s,
-            step.flight_before_s,
-            step.step_time_s,
-            step.speed_m_s,
-            step.foot_visibility,
-            step.low_confidence,
-        )
+        numbered = replace(step, number=self.steps)
         self._bout.add(numbered)
         self._window.add(numbered)
         self._live = self._window.payload() if len(self._window.steps) >= 2 else None
@@ -485,8 +478,10 @@ class RunningAnalyzer:
         warnings = []
         if self.fps is not None and self.fps < 0.95 * RECOMMENDED_FPS:
             warnings.append("low_fps")
-        if step.low_confidence:
+        if step.low_confidence and step.foot == self._far_foot():
             warnings.append("far_foot")
+        if step.coarse:
+            warnings.append("coarse_timing")
         if step.flight_before_s is None:
             warnings.append("previous_contact_unseen")
         return warnings

@@ -43,6 +43,8 @@ class Step:
     speed_m_s: float | None
     foot_visibility: float
     low_confidence: bool
+    coarse: bool = False
+    """Its strike or toe-off is only known to a frame (see ``Contact.coarse``)."""
 
     @property
     def contact_time_s(self) -> float:

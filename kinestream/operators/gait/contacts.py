@@ -89,6 +89,9 @@ class Contact:
     """How fast the hip passed over the planted foot (image pixels per second)."""
     x_px: float
     """The planted foot's horizontal position at mid-contact."""
+    coarse: bool
+    """A strike or toe-off could not be fitted (the foot hidden or unclear there): it is
+    placed between the frames either side of the threshold crossing."""
     noise_m: float
     """Noise of the lowest point on the ground in this contact (robust standard deviation
     about its own level, so a foot sliding slowly does not count)."""
@@ -275,8 +278,11 @@ class FootTracker:
         strike = self._strike(times, heights, start, strike_window, clear)
         toe_window = _window(FIT_WINDOW_S, FIT_FRAMES * period, noise_m)
         toe_off = self._toe_off(times, heights, end - 1, toe_window, clear)
-        if strike is None or toe_off is None:
-            return None
+        coarse = strike is None or toe_off is None
+        if strike is None:  # hidden or unclear there: between the frames either side
+            strike = 0.5 * float(times[start - 1] + times[start])
+        if toe_off is None:
+            toe_off = 0.5 * float(times[end - 1] + times[end])
         duration = toe_off - strike
         if not MIN_CONTACT_S <= duration <= MAX_CONTACT_S:
             return None
@@ -295,6 +301,7 @@ class FootTracker:
             visibility=visibility,
             ground_speed_px_s=speed,
             noise_m=noise_m,
+            coarse=coarse,
             x_px=stance[len(stance) // 2].x_px,
         )
 
