@@ -240,7 +240,7 @@ class StreamAnalyzer:
         """
         self._events = []
         if self._calibration is None and self._lookback and self.last_seq is not None:
-            frames = list(self._lookback)
+            frames = self._longest_visit()
             cal = calibration_without_standing(
                 [(t, b) for _, t, b in frames], self.config.athlete_height_m
             )
@@ -355,8 +355,7 @@ class StreamAnalyzer:
         if sample.timestamp_s - self._missing_since > LOST_AFTER_S:
             if self._calibration is not None:
                 self._reset(sample, "athlete_lost", "athlete not in view; calibrating again")
-            else:  # what came before was someone who left, or another visit
-                self._lookback.clear()
+            else:  # the look-back keeps what came before, a visit of its own
                 self._detector.reset()
 
     def _reset(self, sample: PoseSample, code: str, message: str) -> None:
@@ -452,6 +451,15 @@ class StreamAnalyzer:
         for frame_seq, frame_time_s, body in frames:
             if self._plausible(frame_time_s, body):
                 self._analyse(frame_seq, frame_time_s, body, None)
+
+    def _longest_visit(self) -> list[tuple[int, float, BodyMeasurement]]:
+        """The longest run of look-back frames without the athlete lost in between."""
+        visits: list[list[tuple[int, float, BodyMeasurement]]] = [[]]
+        for frame in self._lookback:
+            if visits[-1] and frame[1] - visits[-1][-1][1] > LOST_AFTER_S:
+                visits.append([])
+            visits[-1].append(frame)
+        return max(visits, key=lambda visit: visit[-1][1] - visit[0][1])
 
     def _belonging(self, cal: Calibration) -> list[tuple[int, float, BodyMeasurement]]:
         """The latest run of look-back frames near the calibrated spot (never empty)."""
