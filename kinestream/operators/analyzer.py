@@ -336,8 +336,10 @@ class StreamAnalyzer:
         """The calibrated athlete's leg length, not too far from the last frame."""
         cal = self._calibration
         assert cal is not None
-        limit = MAX_LEG_CHANGE if self._view.view == "side" else MAX_LEG_CHANGE_NOT_SIDE
-        if abs(body.leg_length_px / cal.leg_length_px - 1.0) > limit:
+        change = abs(body.leg_length_px / cal.leg_length_px - 1.0)
+        if change > MAX_LEG_CHANGE and (
+            change > MAX_LEG_CHANGE_NOT_SIDE or self._view.view == "side"
+        ):
             return False
         if self._last_body is not None:
             last_t, last = self._last_body

@@ -15,6 +15,7 @@ and from a scale that assumes the athlete upright across the image.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Final
 
@@ -37,6 +38,12 @@ UNRELIABLE: Final = {
     ),
 }
 """Per view, the metrics it makes unreliable."""
+_TRUNK: Final = [
+    Landmark.LEFT_SHOULDER,
+    Landmark.RIGHT_SHOULDER,
+    Landmark.LEFT_HIP,
+    Landmark.RIGHT_HIP,
+]
 
 
 def width_ratio(sample: PoseSample) -> float | None:
@@ -44,24 +51,16 @@ def width_ratio(sample: PoseSample) -> float | None:
     lm = sample.landmarks
     if lm is None:
         return None
-    points = (
-        Landmark.LEFT_SHOULDER,
-        Landmark.RIGHT_SHOULDER,
-        Landmark.LEFT_HIP,
-        Landmark.RIGHT_HIP,
-    )
-    if min(float(lm[i, 3]) for i in points) < MIN_VISIBILITY:
+    trunk_points = lm[_TRUNK]
+    if float(trunk_points[:, 3].min()) < MIN_VISIBILITY:
         return None
-    w, h = sample.image_width, sample.image_height
-    x = [float(lm[i, 0]) * w for i in points]
-    y = [float(lm[i, 1]) * h for i in points]
-    shoulders = ((x[0] - x[1]) ** 2 + (y[0] - y[1]) ** 2) ** 0.5
-    hips = ((x[2] - x[3]) ** 2 + (y[2] - y[3]) ** 2) ** 0.5
-    trunk = (((x[0] + x[1]) - (x[2] + x[3])) ** 2 + ((y[0] + y[1]) - (y[2] + y[3])) ** 2) ** 0.5
+    (ls, rs, lh, rh) = (trunk_points[:, :2] * (sample.image_width, sample.image_height)).tolist()
+    shoulders = math.dist(ls, rs)
+    hips = math.dist(lh, rh)
+    trunk = math.dist((ls[0] + rs[0], ls[1] + rs[1]), (lh[0] + rh[0], lh[1] + rh[1]))
     if trunk < 1e-6:
         return None
-    ratio: float = (shoulders + hips) / trunk  # mean width over the midpoints' distance
-    return ratio
+    return (shoulders + hips) / trunk  # mean width over the midpoints' distance
 
 
 class ViewTracker:
