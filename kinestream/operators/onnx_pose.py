@@ -10,6 +10,7 @@ may share; each estimator keeps only its stream's picklable
 
 from __future__ import annotations
 
+import functools
 from types import TracebackType
 
 import numpy as np
@@ -20,15 +21,27 @@ from kinestream.operators.blazepose.tracking import PoseTrack
 from kinestream.operators.pose import PoseSample
 
 
+def shared_blazepose(device: Device = "cpu") -> BlazePose:
+    """This process's :class:`BlazePose` on ``device``, built at the first call: the models
+    once for every stream and worker thread of the process (ONNX Runtime sessions run
+    concurrently from several threads)."""
+    return _blazepose_on(device)
+
+
+@functools.cache
+def _blazepose_on(device: Device) -> BlazePose:
+    return BlazePose(device=device)
+
+
 class OnnxPoseEstimator:
     """One stream's pose estimator on BlazePose in ONNX Runtime (frames in capture order).
 
-    ``blazepose`` shares one worker's models between streams; without it the estimator
-    loads its own on ``device``.
+    ``blazepose``: the models to run; by default the process's own on ``device``
+    (:func:`shared_blazepose`), shared with every other estimator of the process.
     """
 
     def __init__(self, blazepose: BlazePose | None = None, *, device: Device = "cpu") -> None:
-        self._blazepose: BlazePose | None = blazepose or BlazePose(device=device)
+        self._blazepose: BlazePose | None = blazepose or shared_blazepose(device)
         self.track = PoseTrack()
 
     def estimate(self, rgb: npt.NDArray[np.uint8], seq: int, timestamp_s: float) -> PoseSample:

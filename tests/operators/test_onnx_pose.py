@@ -29,7 +29,7 @@ from kinestream.operators.blazepose.runtime import (
 )
 from kinestream.operators.blazepose.tracking import FRAME_NS, AuxiliaryFilter, PoseTrack
 from kinestream.operators.mediapipe_pose import PoseModelMissingError
-from kinestream.operators.onnx_pose import OnnxPoseEstimator
+from kinestream.operators.onnx_pose import OnnxPoseEstimator, shared_blazepose
 from kinestream.operators.pose import PoseSample
 from tests.footage import DEMO_CLIP, footage
 
@@ -271,6 +271,17 @@ def test_track_survives_pickling(blazepose: BlazePose, clip: list[npt.NDArray[np
     [(b, _)] = blazepose.estimate_batch([PoseRequest(restored, clip[10], 10, 0.0)])
     assert a.landmarks is not None
     assert _same(a, b)
+
+
+def test_estimators_of_a_process_share_its_models(clip: list[npt.NDArray[np.uint8]]) -> None:
+    assert shared_blazepose() is shared_blazepose("cpu")
+    first, second = OnnxPoseEstimator(), OnnxPoseEstimator()
+    assert first._blazepose is second._blazepose is shared_blazepose()
+    for seq, rgb in enumerate(clip[:7]):
+        first.estimate(rgb, seq, 0.0)
+    second.estimate(clip[0], 0, 0.0)
+    assert first.track.roi is not None
+    assert second.track == PoseTrack(frames=1)  # each stream keeps its own track
 
 
 def test_estimator_is_one_stream(blazepose: BlazePose, clip: list[npt.NDArray[np.uint8]]) -> None:
