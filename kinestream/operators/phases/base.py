@@ -217,9 +217,18 @@ class JumpMachine(ABC):
         ending ``ago_s`` before the last frame, so that landmark noise does not pass for a
         stop at high fps; NaN without two visible feet."""
         end = self.history[-1].time_s - ago_s
-        recent = [f for f in self.history if 0 <= end - f.time_s <= window_s + 1e-9]
+        recent: list[Frame] = []  # newest first; the history is in capture order
+        last_two: list[Frame] = []
+        for f in reversed(self.history):
+            if len(last_two) < 2 and f.time_s <= end + 1e-9:
+                last_two.append(f)
+            if end - f.time_s > window_s + 1e-9:
+                if len(last_two) == 2:
+                    break
+            elif end - f.time_s >= 0:
+                recent.append(f)
         if len(recent) < 2:
-            recent = [f for f in self.history if f.time_s <= end + 1e-9][-2:]
+            recent = last_two
         points = [(f.time_s, f.foot_m) for f in recent if not math.isnan(f.foot_m)]
         if len(points) < 2:
             return math.nan
