@@ -141,6 +141,8 @@ class RunningAnalyzer:
         self._missing_since: float | None = None
         self._down_since: float | None = None
         self._last_contact: Contact | None = None
+        self._last_strike: dict[str, float] = {}
+        """Each foot's last strike, for stride times."""
         self._held: Step | None = None
         self._walking_contacts = 0
         self._bout: BoutStats | None = None
@@ -417,6 +419,8 @@ class RunningAnalyzer:
                 self._held = step
             return
         self._held = None
+        if step.low_confidence:  # an odd contact of a far or hidden foot says nothing
+            return
         self._walking_contacts += 1
         if self._walking_contacts >= 2:
             self._end_bout(seq, time_s, "walking")
@@ -430,6 +434,11 @@ class RunningAnalyzer:
         else:
             speed = None
         far = self._far_foot()
+        last = self._last_strike.get(contact.foot)
+        self._last_strike[contact.foot] = contact.strike_s
+        stride = None
+        if last is not None and 2 * MIN_STEP_S <= contact.strike_s - last <= 2 * MAX_STEP_S:
+            stride = contact.strike_s - last
         return Step(
             number=0,
             foot=contact.foot,
@@ -443,6 +452,7 @@ class RunningAnalyzer:
                 contact.foot == far or contact.visibility < LOW_VISIBILITY or contact.coarse
             ),
             coarse=contact.coarse,
+            stride_time_s=stride,
         )
 
     def _far_foot(self) -> str | None:
@@ -461,7 +471,7 @@ class RunningAnalyzer:
     def _add_step(self, seq: int, time_s: float, step: Step) -> None:
         assert self._bout is not None
         self.steps += 1
-        numbered = replace(step, number=self.steps)
+        numbered = self._window.regular(replace(step, number=self.steps))
         self._bout.add(numbered)
         self._window.add(numbered)
         self._live = self._window.payload() if len(self._window.steps) >= 2 else None

@@ -4,7 +4,7 @@ A **step** is one foot's contact together with what came before it: the flight f
 other foot's toe-off to this strike, and the step time from the other foot's strike to this
 one. Figures over steps:
 
-* cadence: steps per minute, from the strikes' times (``60 * (n - 1) / (last - first)``);
+* cadence: steps per minute, 120 over the mean stride time (a foot's strike to its next);
 * contact, flight and step time: means;
 * duty factor: contact time over stride time (two steps), ``contact / (2 * step)``;
 * L/R contact-time asymmetry: ``100 * (left - right) / ((left + right) / 2)`` percent,
@@ -14,18 +14,20 @@ one. Figures over steps:
   step length is speed times step time.
 
 :class:`GaitWindow` keeps the last ``WINDOW_STEPS`` steps; :class:`BoutStats` keeps running
-sums, so both stay the same size however long the run.
+sums, so both stay the same size however long the run. A step whose step time is more than
+``REGULAR_SHARE`` from the recent median still counts, but not its step and flight times.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 WINDOW_STEPS: Final = 10
 """Steps in a rolling ``gait_update``."""
+REGULAR_SHARE: Final = 0.15
 LEFT: Final = "left"
 RIGHT: Final = "right"
 
@@ -45,6 +47,13 @@ class Step:
     low_confidence: bool
     coarse: bool = False
     """Its strike or toe-off is only known to a frame (see ``Contact.coarse``)."""
+    stride_time_s: float | None = None
+    """This strike from the same foot's strike before (two steps): cadence comes from
+    strides, in which a foot's systematic timing error cancels."""
+    regular: bool = True
+    """Its step time is within ``REGULAR_SHARE`` of the recent steps' median: only then do
+    its step and flight times count in the figures (a far-foot contact timed 60 ms off, or
+    one the pose model gave the wrong foot, would skew cadence)."""
 
     @property
     def contact_time_s(self) -> float:
@@ -131,22 +140,24 @@ def figures(
     }
 
 
-def _sums_of(steps: list[Step]) -> tuple[dict[str, _Sums], _Sums, _Sums, _Sums]:
+def _sums_of(steps: list[Step]) -> tuple[dict[str, _Sums], _Sums, _Sums, _Sums, _Sums]:
     contact = {LEFT: _Sums(), RIGHT: _Sums()}
-    flight, step_time, speed = _Sums(), _Sums(), _Sums()
+    flight, step_time, speed, stride = _Sums(), _Sums(), _Sums(), _Sums()
     for s in steps:
         contact[s.foot].add(s.contact_time_s)
-        flight.add(s.flight_before_s)
-        step_time.add(s.step_time_s)
+        if s.regular:
+            flight.add(s.flight_before_s)
+            step_time.add(s.step_time_s)
+            stride.add(s.stride_time_s)
         speed.add(s.speed_m_s)
-    return contact, flight, step_time, speed
+    return contact, flight, step_time, speed, stride
 
 
-def cadence_spm(strikes: list[float]) -> float | None:
-    """Steps per minute from consecutive strikes."""
-    if len(strikes) < 2 or strikes[-1] <= strikes[0]:
-        return None
-    return 60.0 * (len(strikes) - 1) / (strikes[-1] - strikes[0])
+def cadence_spm(stride_time: _Sums, step_time: _Sums) -> float | None:
+    """Steps per minute from the mean stride time (two steps), else the mean step time."""
+    if stride_time.mean:
+        return 120.0 / stride_time.mean
+    return 60.0 / step_time.mean if step_time.mean else None
 
 
 class GaitWindow:
@@ -156,18 +167,33 @@ class GaitWindow:
         self.steps: deque[Step] = deque(maxlen=WINDOW_STEPS)
 
     def add(self, step: Step) -> None:
-        """Add a step (a step without a known step time starts the window again)."""
-        if step.step_time_s is None:
-            self.steps.clear()
+        """Add a step."""
         self.steps.append(step)
+
+    def regular(self, step: Step) -> Step:
+        """``step`` with ``regular`` set (its step time close to the window's median; always,
+        with fewer than three step times to compare with) and its stride kept only when
+        close to two of those."""
+        times = sorted(s.step_time_s for s in self.steps if s.step_time_s is not None)
+        if len(times) < 3:
+            return step
+        median = times[len(times) // 2]
+        regular = step.step_time_s is None or (
+            abs(step.step_time_s - median) <= REGULAR_SHARE * median
+        )
+        stride = step.stride_time_s
+        if stride is not None and abs(stride - 2 * median) > 2 * REGULAR_SHARE * median:
+            stride = None
+        return replace(step, regular=regular, stride_time_s=stride)
 
     def payload(self) -> dict[str, Any]:
         """The ``gait_update`` payload."""
         steps = list(self.steps)
+        contact, flight, step_time, speed, stride = _sums_of(steps)
         return {
             "steps": len(steps),
             "window_steps": WINDOW_STEPS,
-            **figures(cadence_spm([s.strike_s for s in steps]), *_sums_of(steps)),
+            **figures(cadence_spm(stride, step_time), contact, flight, step_time, speed),
         }
 
 
@@ -181,34 +207,30 @@ class BoutStats:
         self.first_strike_s = math.nan
         self.last_strike_s = math.nan
         self.last_toe_off_s = math.nan
-        self._cadence_strikes = 0
-        self._cadence_span_s = 0.0
         self._contact = {LEFT: _Sums(), RIGHT: _Sums()}
         self._flight = _Sums()
         self._step_time = _Sums()
         self._speed = _Sums()
+        self._stride = _Sums()
 
     def add(self, step: Step) -> None:
         """Count one step."""
         if self.steps == 0:
             self.first_strike_s = step.strike_s
-        if step.step_time_s is not None and self.steps > 0:
-            self._cadence_strikes += 1
-            self._cadence_span_s += step.step_time_s
         self.steps += 1
         self.low_confidence_steps += step.low_confidence
         self.last_strike_s = step.strike_s
         self.last_toe_off_s = step.toe_off_s
         self._contact[step.foot].add(step.contact_time_s)
-        self._flight.add(step.flight_before_s)
-        self._step_time.add(step.step_time_s)
+        if step.regular:
+            self._flight.add(step.flight_before_s)
+            self._step_time.add(step.step_time_s)
+            self._stride.add(step.stride_time_s)
         self._speed.add(step.speed_m_s)
 
     def payload(self, reason: str) -> dict[str, Any]:
         """The ``bout_summary`` payload."""
-        cadence = (
-            60.0 * self._cadence_strikes / self._cadence_span_s if self._cadence_span_s else None
-        )
+        cadence = cadence_spm(self._stride, self._step_time)
         return {
             "bout": self.number,
             "steps": self.steps,
