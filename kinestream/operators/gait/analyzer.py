@@ -4,7 +4,7 @@
 (:meth:`process`, :meth:`finish`) and is a plain, picklable object of bounded size. Per
 frame it takes each foot's lowest point and position (left and right labels exchanged back
 when the pose model swaps the legs for a few frames), the floor (a high percentile of the
-feet's lowest points over the last ``FLOOR_S``, where the planted feet are) and the scale
+feet's last ``FLOOR_VALUES`` lowest points, where the planted feet are) and the scale
 (thigh plus shank, 0.491 of the athlete's height, Drillis & Contini: no standing still is
 needed). Each foot's contacts come from
 :class:`~kinestream.operators.gait.contacts.FootTracker`, timed between frames.
@@ -22,11 +22,13 @@ down for ``STANDING_S``), stops stepping, leaves the view, or the stream ends: t
 * ``bout_summary``; ``phase_change`` between ``running``, ``walking``, ``standing`` and
   ``not_in_view``;
 * ``quality_warning``: ``not_running`` (walking or standing: no steps are reported),
-  ``low_fps``, ``athlete_lost``.
+  ``low_fps``.
 
 The far foot (the one with the lower visibility over the run) is often hidden behind the
 near leg: its steps are ``low_confidence``, with their foot's visibility. A step is never
-made up: a contact whose strike or toe-off was not seen is not a step.
+made up: a contact counts only when the foot was seen in the air before and after it; one
+whose strike or toe-off could not be fitted (the foot hidden there) is placed between the
+frames either side, low confidence (``coarse_timing``).
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ from kinestream.operators.pose import Landmark, PoseSample, drawable_pose
 
 LEG_SHARE: Final = 0.491
 """Thigh plus shank over body height (Drillis & Contini)."""
-FLOOR_S: Final = 2.5
+FLOOR_VALUES: Final = 600
+"""Feet's lowest points the floor is taken from (2.5 s at 120 fps, 5 s at 60)."""
 FLOOR_PERCENTILE: Final = 80.0
 REFERENCE_EVERY: Final = 16
 """Frames between two updates of the floor, the noise and the scale."""
@@ -127,9 +130,9 @@ class RunningAnalyzer:
         self._index: dict[tuple[str, int], int] = {}
         self._warned: dict[str, float] = {}
         self._times: deque[float] = deque(maxlen=FPS_FRAMES + 1)
-        self._early: list[tuple[int, float, dict[str, FootFrame], float]] = []
+        self._early: list[tuple[int, float, dict[str, FootFrame]]] = []
         self._trackers: dict[str, FootTracker] = {}
-        self._floor_values: deque[float] = deque(maxlen=600)
+        self._floor_values: deque[float] = deque(maxlen=FLOOR_VALUES)
         self._floor_y_px = math.nan
         self._noise_px = math.nan
         self._legs: deque[float] = deque(maxlen=255)
@@ -150,7 +153,6 @@ class RunningAnalyzer:
         self._live: dict[str, Any] | None = None
         """The window's figures for each frame's live numbers (updated at each step)."""
         self._seen_person = False
-        self._seen_contacts = 0
         self._not_running_seen = False
 
     @property
@@ -310,7 +312,7 @@ class RunningAnalyzer:
         if self._since_update >= REFERENCE_EVERY or math.isnan(self._floor_y_px):
             self._update_reference()
         if self.fps is None:
-            self._early.append((seq, time_s, feet, 0.0))
+            self._early.append((seq, time_s, feet))
             if len(self._times) <= FPS_FRAMES:
                 return
             self._start(seq, time_s)
@@ -332,7 +334,7 @@ class RunningAnalyzer:
                 f"{0.3 * period_ms:.0f} ms. Record at {RECOMMENDED_FPS:.0f} fps or more.",
             )
         early, self._early = self._early, []
-        for e_seq, e_time, feet, _ in early:
+        for e_seq, e_time, feet in early:
             self._track(e_seq, e_time, feet)
 
     def _update_reference(self) -> None:
@@ -390,7 +392,6 @@ class RunningAnalyzer:
     # -- steps and bouts -------------------------------------------------------------------
 
     def _on_contact(self, seq: int, time_s: float, contact: Contact) -> None:
-        self._seen_contacts += 1
         prev, self._last_contact = self._last_contact, contact
         paired = (
             prev is not None
