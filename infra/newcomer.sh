@@ -58,5 +58,6 @@ echo "  make test ended with:"
 grep -E '^==> .*: exit|^=+ .*(passed|failed|error).* in |^test\.sh: ([0-9]+ s|all|FAILED)' \
     "$logs/test.log" | sed 's/^/    /'
 echo "  the slowest tests:"
-sed -n '/slowest 15 durations/,/^$/p' "$logs/test.log" | sed '1d;/^$/d;s/^/    /'
+sed -n '/slowest 15 durations/,/short test summary\|^=\+ .* in /p' "$logs/test.log" |
+    grep -E '^[0-9.]+s (call|setup|teardown) ' | sed 's/^/    /'
 exit "$status"

@@ -44,10 +44,11 @@ ensure_bindir() {
     echo "$bindir"
 }
 
-# Runs a command as the server's owner: `postgres` when we are root, ourselves otherwise.
+# Runs a command as the server's owner: `postgres` when we are root (from /, since it may not
+# enter the caller's directory), ourselves otherwise.
 as_owner() {
     if [[ "$(id -u)" == 0 ]]; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
