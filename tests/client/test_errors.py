@@ -67,7 +67,7 @@ def test_invalid_input_is_a_validation_error_with_the_reason(api: Api) -> None:
                 "cmj", 3.0
             ),
             "a drop jump needs a box height": lambda: client.create_analysis("drop_jump", 1.8),
-            "sport: Input should be 'cmj', 'drop_jump' or 'squat_jump'": (
+            "sport: Input should be 'cmj', 'drop_jump', 'squat_jump' or 'running'": (
                 lambda: client.create_analysis("curling", 1.8)
             ),
             "types: unknown event types jumps": lambda: list(
