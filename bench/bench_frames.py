@@ -118,20 +118,31 @@ def flow_fps(brokers: str, frames: list[wire.Frame], streams: int, log: Path) ->
         producer.flush(60)
 
     seen = 0
+    ended = 0
 
-    def wait_for(count: int, timeout_s: float) -> float:
-        """Wait until ``count`` frames' values arrived in all; when the last came."""
-        nonlocal seen
+    def wait_for(count: int, timeout_s: float, *, until_ended: bool = False) -> float:
+        """Wait until ``count`` frames' values arrived in all (or, ``until_ended``, every
+        stream's summary: frames the analysis set aside, such as another person's, have no
+        values); when the last came."""
+        nonlocal seen, ended
         last = 0.0
         deadline = time.time() + timeout_s
-        while seen < count and time.time() < deadline:
+
+        def done() -> bool:
+            return seen >= count or (until_ended and ended >= streams)
+
+        while not done() and time.time() < deadline:
             first = consumer.poll(0.1)  # consume() would wait for its whole count
             for msg in (first, *consumer.consume(1000, timeout=0)) if first else ():
                 headers = dict(msg.headers() or []) if msg.error() is None else {}
-                if headers.get(wire.HEADER_EVENT_TYPE) in (b"metric_update", b"metric_updates"):
+                kind = headers.get(wire.HEADER_EVENT_TYPE)
+                if kind in (b"metric_update", b"metric_updates"):
                     seen += len(frame_updates(wire.decode_event(msg.key(), msg.value())))
                     last = time.time()
-        if seen < count:
+                elif kind == b"session_summary":
+                    ended += 1
+                    last = time.time()
+        if not done():
             raise RuntimeError(f"the flow analysed {seen} of {count} frames; see {log}")
         return last
 
@@ -150,7 +161,7 @@ def flow_fps(brokers: str, frames: list[wire.Frame], streams: int, log: Path) ->
             key, value = wire.encode_control(wire.EndMessage(sid, frames[-1].seq))
             producer.produce(topics.control, value, key)
         producer.flush(60)
-        last = wait_for(len(frames) * streams, 60 + len(frames) * streams * 0.1)
+        last = wait_for(len(frames) * streams, 60 + len(frames) * streams * 0.1, until_ended=True)
     finally:
         flow.kill()
         flow.wait()
