@@ -13,7 +13,9 @@ Each :class:`~kinestream.session.SessionEvent` lands in the tables of
 - ``rep_complete`` in ``reps`` (``metrics``/``quality`` as jsonb, the headline metrics copied
   into columns; ``ON CONFLICT DO NOTHING`` on ``(stream_id, rep)`` and ``event_id``);
 - ``metric_update`` in ``frame_metrics``, and each frame of a ``metric_updates`` (``ON
-  CONFLICT DO NOTHING``); an echoed ``pose`` is for live drawing and is not stored.
+  CONFLICT DO NOTHING``); an echoed ``pose`` is for live drawing and is not stored;
+- running (``migrations/006_running.sql``): ``step`` in ``steps``, ``bout_summary`` in
+  ``bouts`` (``ON CONFLICT DO NOTHING``), a start's ``belt_speed_m_s`` in ``analyses``.
 
 Delivery into the sink is at-least-once (Bytewax replays the epoch in flight after a
 resume); event ids are deterministic, so a replay writes nothing twice. A batch is one
@@ -84,16 +86,60 @@ FROM unnest(%s::text[], %s::int[], %s::uuid[], %s::text[], %s::text[], %s::float
 ON CONFLICT DO NOTHING
 """
 
+_INSERT_STEPS: Final = """
+INSERT INTO steps (stream_id, step, strike_at, event_id, bout, athlete_id, foot, toe_off_at,
+                   contact_time_s, flight_time_s, step_time_s, step_length_m, speed_m_s,
+                   foot_visibility, low_confidence, warnings)
+SELECT s.stream_id, s.step, to_timestamp(s.strike_s), s.event_id, s.bout, s.athlete_id, s.foot,
+       to_timestamp(s.toe_off_s), s.contact_time_s, s.flight_time_s, s.step_time_s,
+       s.step_length_m, s.speed_m_s, s.foot_visibility, s.low_confidence, s.warnings::jsonb
+FROM unnest(%s::text[], %s::int[], %s::float8[], %s::uuid[], %s::int[], %s::text[],
+            %s::text[], %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[],
+            %s::float8[], %s::float8[], %s::bool[], %s::text[])
+    AS s(stream_id, step, strike_s, event_id, bout, athlete_id, foot, toe_off_s,
+         contact_time_s, flight_time_s, step_time_s, step_length_m, speed_m_s,
+         foot_visibility, low_confidence, warnings)
+ON CONFLICT DO NOTHING
+"""
+
+_BOUT_FIGURES: Final = (
+    "cadence_spm",
+    "contact_time_s",
+    "flight_time_s",
+    "step_time_s",
+    "duty_factor",
+    "left_contact_time_s",
+    "right_contact_time_s",
+    "contact_time_asymmetry_pct",
+    "step_length_m",
+    "speed_m_s",
+)
+
+_INSERT_BOUTS: Final = f"""
+INSERT INTO bouts (stream_id, bout, event_id, athlete_id, started_at, ended_at, steps,
+                   low_confidence_steps, reason, {", ".join(_BOUT_FIGURES)}, summary)
+SELECT b.stream_id, b.bout, b.event_id, b.athlete_id, to_timestamp(b.start_s),
+       to_timestamp(b.end_s), b.steps, b.low_confidence_steps, b.reason,
+       {", ".join("b." + name for name in _BOUT_FIGURES)}, b.summary::jsonb
+FROM unnest(%s::text[], %s::int[], %s::uuid[], %s::text[], %s::float8[], %s::float8[],
+            %s::int[], %s::int[], %s::text[], {"%s::float8[], " * len(_BOUT_FIGURES)}%s::text[])
+    AS b(stream_id, bout, event_id, athlete_id, start_s, end_s, steps, low_confidence_steps,
+         reason, {", ".join(_BOUT_FIGURES)}, summary)
+ON CONFLICT DO NOTHING
+"""
+
 _UPSERT_ANALYSIS: Final = """
 INSERT INTO analyses AS a (analysis_id, stream_id, sport, athlete_id, athlete_height_m,
-                           box_height_m, status, api_key_id, created_at, ended_at, summary)
+                           box_height_m, belt_speed_m_s, status, api_key_id, created_at,
+                           ended_at, summary)
 VALUES (%(analysis_id)s, %(stream_id)s, %(sport)s, %(athlete_id)s, %(athlete_height_m)s,
-        %(box_height_m)s, %(status)s, %(api_key_id)s,
+        %(box_height_m)s, %(belt_speed_m_s)s, %(status)s, %(api_key_id)s,
         COALESCE(to_timestamp(%(started_at_s)s), now()),
         CASE WHEN %(ended)s THEN now() END, %(summary)s::jsonb)
 ON CONFLICT (stream_id) DO UPDATE SET
     athlete_id = COALESCE(a.athlete_id, EXCLUDED.athlete_id),
     box_height_m = COALESCE(a.box_height_m, EXCLUDED.box_height_m),
+    belt_speed_m_s = COALESCE(a.belt_speed_m_s, EXCLUDED.belt_speed_m_s),
     api_key_id = COALESCE(a.api_key_id, EXCLUDED.api_key_id),
     status = CASE
         WHEN a.status IN ('ended', 'idle') THEN a.status
@@ -109,6 +155,8 @@ class _Batch:
     events: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(8)])
     frames: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(6)])
     reps: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(13)])
+    steps: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(16)])
+    bouts: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(20)])
     analyses: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -140,6 +188,7 @@ def _analysis_row(session: StartMessage, event: AnalysisEvent | None) -> dict[st
         "athlete_id": session.athlete_id,
         "athlete_height_m": session.athlete_height_m,
         "box_height_m": session.box_height_m,
+        "belt_speed_m_s": session.belt_speed_m_s,
         "status": "running" if reason is None else ("idle" if reason == "idle" else "ended"),
         "api_key_id": session.api_key_id,
         "started_at_s": session.started_at_s,
@@ -210,9 +259,57 @@ def _collect(items: Sequence[SessionEvent]) -> _Batch:
                 strict=True,
             ):
                 column.append(value)
+        elif event.event_type == "step":
+            _append(batch.steps, _step_row(event, session))
+        elif event.event_type == "bout_summary":
+            _append(batch.bouts, _bout_row(event, session))
         elif event.event_type == "session_summary" and session is not None:
             batch.analyses.append(_analysis_row(session, event))
     return batch
+
+
+def _append(columns: list[list[Any]], row: Sequence[Any]) -> None:
+    for column, value in zip(columns, row, strict=True):
+        column.append(value)
+
+
+def _step_row(event: AnalysisEvent, session: StartMessage | None) -> tuple[Any, ...]:
+    p = event.payload
+    return (
+        event.stream_id,
+        int(p["step"]),
+        _number(p.get("strike_time_s")),
+        event.event_id,
+        int(p.get("bout", 0)),
+        session.athlete_id if session is not None else None,
+        str(p.get("foot")),
+        _number(p.get("toe_off_time_s")),
+        _number(p.get("contact_time_s")),
+        _number(p.get("flight_time_s")),
+        _number(p.get("step_time_s")),
+        _number(p.get("step_length_m")),
+        _number(p.get("speed_m_s")),
+        _number(p.get("foot_visibility")),
+        bool(p.get("low_confidence")),
+        json.dumps(p.get("warnings") or [], allow_nan=False),
+    )
+
+
+def _bout_row(event: AnalysisEvent, session: StartMessage | None) -> tuple[Any, ...]:
+    p = event.payload
+    return (
+        event.stream_id,
+        int(p["bout"]),
+        event.event_id,
+        session.athlete_id if session is not None else None,
+        _number(p.get("start_time_s")),
+        _number(p.get("end_time_s")),
+        int(p.get("steps", 0)),
+        int(p.get("low_confidence_steps", 0)),
+        str(p.get("reason", "")),
+        *(_number(p.get(name)) for name in _BOUT_FIGURES),
+        json.dumps(p, allow_nan=False),
+    )
 
 
 def write_session_events(conn: psycopg.Connection[Any], items: Sequence[SessionEvent]) -> None:
@@ -228,6 +325,10 @@ def write_session_events(conn: psycopg.Connection[Any], items: Sequence[SessionE
             cur.execute(_INSERT_FRAME_METRICS, batch.frames)
         if batch.reps[0]:
             cur.execute(_INSERT_REPS, batch.reps)
+        if batch.steps[0]:
+            cur.execute(_INSERT_STEPS, batch.steps)
+        if batch.bouts[0]:
+            cur.execute(_INSERT_BOUTS, batch.bouts)
 
 
 @dataclass(frozen=True, slots=True)
