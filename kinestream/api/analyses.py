@@ -105,6 +105,7 @@ async def create_analysis(
         api_key_id=new.api_key_id,
         started_at_s=new.started_at_s,
         echo_pose=body.options.echo_pose,
+        belt_speed_m_s=body.belt_speed_m_s,
     )
     webhook: list[tuple[webhook_registry.Webhook, str]] = []
     webhook_url = body.webhook_url

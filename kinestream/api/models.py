@@ -89,6 +89,14 @@ class AnalysisCreate(_Model):
         le=1.5,
         description="Height of the box dropped from: required for drop_jump, refused otherwise.",
     )
+    belt_speed_m_s: float | None = Field(
+        default=None,
+        strict=True,
+        gt=0.0,
+        le=12.0,
+        description="Running on a treadmill: its belt speed, which gives the speed and each"
+        " step's length (without it they are measured on video); refused for other sports.",
+    )
     athlete_id: Text | None = Field(default=None, min_length=1, max_length=200)
     options: AnalysisOptions = Field(default_factory=AnalysisOptions)
     webhook_url: Text | None = Field(
@@ -102,6 +110,8 @@ class AnalysisCreate(_Model):
     def _suits_the_analysis(self) -> Self:
         # The dataflow's own rules, so that the API refuses what the analysis would.
         StreamConfig("check", self.sport, self.athlete_height_m, self.box_height_m)
+        if self.belt_speed_m_s is not None and self.sport is not Sport.RUNNING:
+            raise ValueError("belt_speed_m_s applies to running only")
         return self
 
 

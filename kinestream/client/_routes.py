@@ -44,11 +44,14 @@ def create_analysis(
     athlete_id: str | None,
     echo_pose: bool | None,
     webhook_url: str | None,
+    belt_speed_m_s: float | None = None,
 ) -> Call[AnalysisCreated]:
     """``POST /analyses`` (unset options are left to the server's defaults)."""
     body: dict[str, Any] = {"sport": str(sport), "athlete_height_m": athlete_height_m}
     if box_height_m is not None:
         body["box_height_m"] = box_height_m
+    if belt_speed_m_s is not None:
+        body["belt_speed_m_s"] = belt_speed_m_s
     if athlete_id is not None:
         body["athlete_id"] = athlete_id
     if echo_pose is not None:

@@ -107,6 +107,7 @@ class AsyncClient:
         athlete_id: str | None = None,
         echo_pose: bool | None = None,
         webhook_url: str | None = None,
+        belt_speed_m_s: float | None = None,
     ) -> AnalysisCreated:
         """Create an analysis (see :meth:`kinestream.client.Client.create_analysis`)."""
         return await self._send(
@@ -117,6 +118,7 @@ class AsyncClient:
                 athlete_id=athlete_id,
                 echo_pose=echo_pose,
                 webhook_url=webhook_url,
+                belt_speed_m_s=belt_speed_m_s,
             )
         )
 

@@ -114,10 +114,12 @@ class Client:
         athlete_id: str | None = None,
         echo_pose: bool | None = None,
         webhook_url: str | None = None,
+        belt_speed_m_s: float | None = None,
     ) -> AnalysisCreated:
         """Create an analysis (``box_height_m`` for a drop jump only; ``echo_pose`` to get each
         frame's pose in the live ``metric_update`` events; ``webhook_url`` to also register a
-        webhook for its reps and summary, whose secret is in the answer)."""
+        webhook for its reps and summary, whose secret is in the answer; ``belt_speed_m_s``
+        for running on a treadmill)."""
         return self._send(
             _routes.create_analysis(
                 sport,
@@ -126,6 +128,7 @@ class Client:
                 athlete_id=athlete_id,
                 echo_pose=echo_pose,
                 webhook_url=webhook_url,
+                belt_speed_m_s=belt_speed_m_s,
             )
         )
 
