@@ -58,6 +58,10 @@ class LiveReadout:
     com_velocity_m_s: float | None = None
     last_rep: int | None = None
     last_jump_height_m: float | None = None
+    cadence_spm: float | None = None
+    contact_time_s: float | None = None
+    last_step: tuple[int, str, float] | None = None
+    """Running: the last step's number, foot and contact time."""
 
     def update(self, events: list[AnalysisEvent]) -> None:
         """Take the events one frame produced."""
@@ -67,12 +71,16 @@ class LiveReadout:
                 self.phase = str(p.get("phase", self.phase))
                 self.com_height_m = p.get("com_height_m")
                 self.com_velocity_m_s = p.get("com_velocity_m_s")
+                self.cadence_spm = p.get("cadence_spm")
+                self.contact_time_s = p.get("contact_time_s")
             elif event.event_type == "phase_change":
                 self.phase = str(p["to_phase"])
             elif event.event_type == "rep_complete":
                 self.last_rep = int(p["rep"])
                 height = p.get("metrics", {}).get("jump_height_m")
                 self.last_jump_height_m = height if isinstance(height, float) else None
+            elif event.event_type == "step":
+                self.last_step = (int(p["step"]), str(p["foot"]), float(p["contact_time_s"]))
 
     def lines(self) -> list[str]:
         """The readout's text, one line each."""
@@ -83,6 +91,12 @@ class LiveReadout:
         if self.last_rep is not None:
             height = "-" if self.last_jump_height_m is None else f"{self.last_jump_height_m:.3f} m"
             out.append(f"rep {self.last_rep} jump height: {height}")
+        if self.cadence_spm is not None and self.contact_time_s is not None:
+            out.append(f"cadence: {self.cadence_spm:.0f} steps/min")
+            out.append(f"contact time: {1000 * self.contact_time_s:.0f} ms")
+        if self.last_step is not None:
+            number, foot, contact = self.last_step
+            out.append(f"step {number} ({foot}): contact {1000 * contact:.0f} ms")
         return out
 
 
