@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 
 class Sport(StrEnum):
@@ -89,3 +90,18 @@ METRICS: dict[Sport, tuple[MetricSpec, ...]] = {
         ),
     ),
 }
+
+BOUT_FIGURES: Final[tuple[str, ...]] = (
+    "cadence_spm",
+    "contact_time_s",
+    "flight_time_s",
+    "step_time_s",
+    "duty_factor",
+    "left_contact_time_s",
+    "right_contact_time_s",
+    "contact_time_asymmetry_pct",
+    "step_length_m",
+    "speed_m_s",
+)
+"""The figures of a running bout's summary (``bout_summary``), in the order they are shown
+and stored."""

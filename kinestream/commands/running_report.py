@@ -5,22 +5,10 @@ from __future__ import annotations
 from typing import Any, Final
 
 from kinestream.events import AnalysisEvent
-from kinestream.sports import METRICS, Sport
+from kinestream.sports import BOUT_FIGURES, METRICS, Sport
 
 STEPS_SHOWN: Final = 6
 """Steps listed at each end of a bout; the bout's figures cover them all."""
-BOUT_FIGURES: Final = (
-    "cadence_spm",
-    "contact_time_s",
-    "flight_time_s",
-    "step_time_s",
-    "duty_factor",
-    "left_contact_time_s",
-    "right_contact_time_s",
-    "contact_time_asymmetry_pct",
-    "step_length_m",
-    "speed_m_s",
-)
 STEP_COLUMNS: Final = (
     ("step", "step", "{}"),
     ("foot", "foot", "{}"),

@@ -49,6 +49,7 @@ from confluent_kafka import Producer
 from kinestream import wire
 from kinestream.events import PER_FRAME_TYPES, AnalysisEvent, frame_updates
 from kinestream.session import SessionEvent
+from kinestream.sports import BOUT_FIGURES
 from kinestream.wire import StartMessage
 
 _log = logging.getLogger(__name__)
@@ -102,29 +103,17 @@ FROM unnest(%s::text[], %s::int[], %s::float8[], %s::uuid[], %s::int[], %s::text
 ON CONFLICT DO NOTHING
 """
 
-_BOUT_FIGURES: Final = (
-    "cadence_spm",
-    "contact_time_s",
-    "flight_time_s",
-    "step_time_s",
-    "duty_factor",
-    "left_contact_time_s",
-    "right_contact_time_s",
-    "contact_time_asymmetry_pct",
-    "step_length_m",
-    "speed_m_s",
-)
 
 _INSERT_BOUTS: Final = f"""
 INSERT INTO bouts (stream_id, bout, event_id, athlete_id, started_at, ended_at, steps,
-                   low_confidence_steps, reason, {", ".join(_BOUT_FIGURES)}, summary)
+                   low_confidence_steps, reason, {", ".join(BOUT_FIGURES)}, summary)
 SELECT b.stream_id, b.bout, b.event_id, b.athlete_id, to_timestamp(b.start_s),
        to_timestamp(b.end_s), b.steps, b.low_confidence_steps, b.reason,
-       {", ".join("b." + name for name in _BOUT_FIGURES)}, b.summary::jsonb
+       {", ".join("b." + name for name in BOUT_FIGURES)}, b.summary::jsonb
 FROM unnest(%s::text[], %s::int[], %s::uuid[], %s::text[], %s::float8[], %s::float8[],
-            %s::int[], %s::int[], %s::text[], {"%s::float8[], " * len(_BOUT_FIGURES)}%s::text[])
+            %s::int[], %s::int[], %s::text[], {"%s::float8[], " * len(BOUT_FIGURES)}%s::text[])
     AS b(stream_id, bout, event_id, athlete_id, start_s, end_s, steps, low_confidence_steps,
-         reason, {", ".join(_BOUT_FIGURES)}, summary)
+         reason, {", ".join(BOUT_FIGURES)}, summary)
 ON CONFLICT DO NOTHING
 """
 
@@ -307,7 +296,7 @@ def _bout_row(event: AnalysisEvent, session: StartMessage | None) -> tuple[Any, 
         int(p.get("steps", 0)),
         int(p.get("low_confidence_steps", 0)),
         str(p.get("reason", "")),
-        *(_number(p.get(name)) for name in _BOUT_FIGURES),
+        *(_number(p.get(name)) for name in BOUT_FIGURES),
         json.dumps(p, allow_nan=False),
     )
 
