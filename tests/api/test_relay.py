@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 
@@ -40,17 +39,24 @@ def test_events_offered_by_another_thread_wake_the_reader() -> None:
 def test_an_overflowing_subscription_is_marked_and_offering_never_waits() -> None:
     async def scenario() -> None:
         subscription = Subscription("s", asyncio.get_running_loop(), capacity=10)
-        started = time.monotonic()
+        offered: list[int] = []
 
         def feed() -> None:
             for position in range(100_000):
                 subscription.offer(event(position))
+                offered.append(position)
 
-        feeder = threading.Thread(target=feed)
+        # Nobody reads, and the event loop is held up by this join: an offer that waited for
+        # room or for the loop would never return (the join's limit is a hang guard).
+        feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
-        feeder.join()
-        assert time.monotonic() - started < 5.0  # nobody read, and it never waited
-        await asyncio.wait_for(subscription.overflowed.wait(), 5.0)
+        feeder.join(timeout=120)
+        assert not feeder.is_alive(), f"offering stalled after {len(offered)} events"
+        assert len(offered) == 100_000
+        await asyncio.wait_for(subscription.overflowed.wait(), 120)
+        with pytest.raises(SubscriptionOverflowError, match="more than 10 events queued"):
+            await subscription.next_batch(0.01)
+        subscription.offer(event(100_000))  # dropped: nothing is buffered after the overflow
         with pytest.raises(SubscriptionOverflowError):
             await subscription.next_batch(0.01)
 
