@@ -253,10 +253,10 @@ def check_stream_id(stream_id: str) -> str:
     """Return ``stream_id`` if it is a usable stream id (see :func:`_check_text`)."""
     if len(stream_id.encode("utf-8", "surrogatepass")) > MAX_STREAM_ID_BYTES:
         raise WireError(f"stream id longer than {MAX_STREAM_ID_BYTES} bytes", TOO_LARGE)
-    return _check_text(stream_id, "stream id")
+    return check_text(stream_id, "stream id")
 
 
-def _check_text(value: str, what: str) -> str:
+def check_text(value: str, what: str) -> str:
     """Refuse text that the database cannot store or that would garble logs and URLs:
     control characters (NUL among them) and lone surrogates."""
     if not value.isprintable() and any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
@@ -608,7 +608,7 @@ class StartMessage:
             if value is not None:
                 if len(value) > MAX_ID_CHARS:
                     raise WireError(f"{name} longer than {MAX_ID_CHARS} characters", TOO_LARGE)
-                _check_text(value, name)
+                check_text(value, name)
         if self.started_at_s is not None:
             check_capture_time(self.started_at_s)
         if not (math.isfinite(self.athlete_height_m) and 0.5 < self.athlete_height_m < 3.0):

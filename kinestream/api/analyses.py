@@ -95,18 +95,21 @@ async def create_analysis(
         options=body.options.model_dump(),
         started_at_s=time.time(),
     )
-    start = wire.StartMessage(
-        stream_id=new.stream_id,
-        sport=new.sport,
-        athlete_height_m=new.athlete_height_m,
-        box_height_m=new.box_height_m,
-        athlete_id=new.athlete_id,
-        analysis_id=new.analysis_id,
-        api_key_id=new.api_key_id,
-        started_at_s=new.started_at_s,
-        echo_pose=body.options.echo_pose,
-        belt_speed_m_s=body.belt_speed_m_s,
-    )
+    try:
+        start = wire.StartMessage(
+            stream_id=new.stream_id,
+            sport=new.sport,
+            athlete_height_m=new.athlete_height_m,
+            box_height_m=new.box_height_m,
+            athlete_id=new.athlete_id,
+            analysis_id=new.analysis_id,
+            api_key_id=new.api_key_id,
+            started_at_s=new.started_at_s,
+            echo_pose=body.options.echo_pose,
+            belt_speed_m_s=body.belt_speed_m_s,
+        )
+    except wire.WireError as exc:  # what the wire refuses (control characters in an id, ...)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     webhook: list[tuple[webhook_registry.Webhook, str]] = []
     webhook_url = body.webhook_url
 

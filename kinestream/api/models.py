@@ -12,19 +12,18 @@ from kinestream.events import EVENT_SCHEMA_VERSION, AnalysisEvent, EventType
 from kinestream.operators.analyzer import StreamConfig
 from kinestream.sports import Sport
 from kinestream.store.analyses import AnalysisRecord, RepRecord, StoredEvent
+from kinestream.wire import WireError, check_text
 
 _EXAMPLE_ID = "5b1f0c2e-8d5a-4c4e-9a51-0f3b2d7c6e19"
 
 
 def _storable(text: str) -> str:
-    """Refuse what PostgreSQL text cannot hold: NUL characters, unpaired surrogates."""
-    if "\x00" in text:
-        raise ValueError("must not contain NUL characters")
+    """Refuse what the wire refuses (:func:`kinestream.wire.check_text`): control
+    characters, NUL among them, and unpaired surrogates."""
     try:
-        text.encode()
-    except UnicodeEncodeError as exc:
-        raise ValueError("must be valid Unicode (no unpaired surrogates)") from exc
-    return text
+        return check_text(text, "text")
+    except WireError as exc:
+        raise ValueError(str(exc).removeprefix("text ")) from exc
 
 
 Text = Annotated[str, AfterValidator(_storable)]

@@ -129,7 +129,8 @@ def test_create_registers_the_analysis_and_publishes_its_start(api: Api) -> None
         ({"sport": "cmj", "athlete_height_m": 1.8, "options": {"echo_pose": 1}}, "echo_pose"),
         ({"sport": "cmj", "athlete_height_m": 1.8, "colour": "red"}, "colour"),
         ({"sport": "cmj", "athlete_height_m": 1.8, "options": {"camera": "x"}}, "options.camera"),
-        ({"sport": "cmj", "athlete_height_m": 1.8, "athlete_id": "a\x00b"}, "NUL"),
+        ({"sport": "cmj", "athlete_height_m": 1.8, "athlete_id": "a\x00b"}, "control characters"),
+        ({"sport": "cmj", "athlete_height_m": 1.8, "athlete_id": "a\x07b"}, "control characters"),
         ({"sport": "cmj", "athlete_height_m": 1.8, "athlete_id": ""}, "athlete_id"),
     ],
 )
