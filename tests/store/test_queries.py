@@ -2,41 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 
 from kinestream.connectors.database import write_session_events
-from kinestream.events import AnalysisEvent
-from kinestream.session import SessionEvent
 from kinestream.sports import Sport
 from kinestream.store import queries
-from kinestream.wire import StartMessage
-
-MONDAY = datetime(2025, 3, 3, 9, 0, tzinfo=UTC).timestamp()
-DAY = 86_400.0
-
-
-def _session(
-    stream_id: str, athlete_id: str, start_s: float, heights: list[float], sport: Sport
-) -> list[SessionEvent]:
-    session = StartMessage(stream_id, sport, 1.8, athlete_id=athlete_id, started_at_s=start_s)
-    out = [SessionEvent(stream_id, session, None)]
-    for rep, height in enumerate(heights, start=1):
-        metrics: dict[str, Any] = {"jump_height_m": height}
-        if sport is Sport.DROP_JUMP:
-            metrics |= {"ground_contact_time_s": 0.2, "rsi": height / 0.2}
-        event = AnalysisEvent(
-            "rep_complete",
-            stream_id,
-            rep * 100,
-            start_s + 10 * rep,
-            {"rep": rep, "sport": sport.value, "metrics": metrics, "quality": {}},
-        )
-        out.append(SessionEvent(stream_id, session, event))
-    return out
+from tests.store.sessions import DAY, MONDAY, jump_session
 
 
 @pytest.fixture
@@ -46,14 +20,16 @@ def conn(migrated_database: str) -> Any:
         write_session_events(
             connection,
             [
-                *_session("w1-a", "ann", MONDAY, [0.30, 0.34], Sport.CMJ),
-                *_session("w1-b", "ann", MONDAY + 2 * DAY, [0.36, 0.31], Sport.CMJ),
-                *_session("w2-a", "ann", MONDAY + 7 * DAY, [0.38], Sport.CMJ),
-                *_session("w1-bob", "bob", MONDAY + DAY, [0.25], Sport.CMJ),
-                *_session("dj1", "cat", MONDAY, [0.30, 0.32], Sport.DROP_JUMP),
-                *_session("dj2", "cat", MONDAY + DAY, [0.34, 0.36], Sport.DROP_JUMP),
-                *_session("dj3", "cat", MONDAY + 2 * DAY, [0.40], Sport.DROP_JUMP),
-                *_session("tired", "dan", MONDAY, [0.40, 0.42, 0.41, 0.38, 0.36, 0.33], Sport.CMJ),
+                *jump_session("w1-a", "ann", MONDAY, [0.30, 0.34], Sport.CMJ),
+                *jump_session("w1-b", "ann", MONDAY + 2 * DAY, [0.36, 0.31], Sport.CMJ),
+                *jump_session("w2-a", "ann", MONDAY + 7 * DAY, [0.38], Sport.CMJ),
+                *jump_session("w1-bob", "bob", MONDAY + DAY, [0.25], Sport.CMJ),
+                *jump_session("dj1", "cat", MONDAY, [0.30, 0.32], Sport.DROP_JUMP),
+                *jump_session("dj2", "cat", MONDAY + DAY, [0.34, 0.36], Sport.DROP_JUMP),
+                *jump_session("dj3", "cat", MONDAY + 2 * DAY, [0.40], Sport.DROP_JUMP),
+                *jump_session(
+                    "tired", "dan", MONDAY, [0.40, 0.42, 0.41, 0.38, 0.36, 0.33], Sport.CMJ
+                ),
             ],
         )
         yield connection

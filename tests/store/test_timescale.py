@@ -16,22 +16,16 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 
 from kinestream.connectors.database import write_session_events
-from kinestream.events import AnalysisEvent
-from kinestream.session import SessionEvent
 from kinestream.sports import Sport
 from kinestream.store import queries
 from kinestream.store.migrations import database_mode, load_migrations, migrate
-from kinestream.wire import StartMessage
-
-MONDAY = datetime(2025, 3, 3, 9, 0, tzinfo=UTC).timestamp()  # well past the 90-day retention
-DAY = 86_400.0
+from tests.store.sessions import DAY, MONDAY, jump_session
 
 
 @pytest.fixture(scope="module")
@@ -47,32 +41,6 @@ def conn(migrated: str) -> Iterator[psycopg.Connection[Any]]:
         connection.execute("DEALLOCATE ALL")
         connection.execute("SET TIME ZONE 'UTC'")
         yield connection
-
-
-def _session(
-    stream_id: str, athlete_id: str, start_s: float, heights: list[float], sport: Sport
-) -> list[SessionEvent]:
-    """A session's start, two frames' metrics and one rep_complete per height."""
-    session = StartMessage(stream_id, sport, 1.8, athlete_id=athlete_id, started_at_s=start_s)
-    out = [SessionEvent(stream_id, session, None)]
-    for seq in range(2):
-        update = AnalysisEvent(
-            "metric_update", stream_id, seq, start_s + seq / 60, {"phase": "standing"}
-        )
-        out.append(SessionEvent(stream_id, session, update))
-    for rep, height in enumerate(heights, start=1):
-        metrics: dict[str, Any] = {"jump_height_m": height}
-        if sport is Sport.DROP_JUMP:
-            metrics |= {"ground_contact_time_s": 0.2, "rsi": height / 0.2}
-        event = AnalysisEvent(
-            "rep_complete",
-            stream_id,
-            rep * 100,
-            start_s + 10 * rep,
-            {"rep": rep, "sport": sport.value, "metrics": metrics, "quality": {}},
-        )
-        out.append(SessionEvent(stream_id, session, event))
-    return out
 
 
 def _declared(pattern: str) -> set[str]:
@@ -120,12 +88,14 @@ def test_the_coach_queries_over_the_hypertables(conn: psycopg.Connection[Any]) -
     write_session_events(
         conn,
         [
-            *_session(f"w1-a-{run}", ann, MONDAY, [0.30, 0.34], Sport.CMJ),
-            *_session(f"w1-b-{run}", ann, MONDAY + 2 * DAY, [0.36, 0.31], Sport.CMJ),
-            *_session(f"w2-a-{run}", ann, MONDAY + 7 * DAY, [0.38], Sport.CMJ),
-            *_session(f"dj1-{run}", cat, MONDAY, [0.30, 0.32], Sport.DROP_JUMP),
-            *_session(f"dj2-{run}", cat, MONDAY + DAY, [0.34, 0.36], Sport.DROP_JUMP),
-            *_session(f"tired-{run}", dan, MONDAY, [0.40, 0.42, 0.41, 0.38], Sport.CMJ),
+            *jump_session(f"w1-a-{run}", ann, MONDAY, [0.30, 0.34], Sport.CMJ, frames=2),
+            *jump_session(f"w1-b-{run}", ann, MONDAY + 2 * DAY, [0.36, 0.31], Sport.CMJ, frames=2),
+            *jump_session(f"w2-a-{run}", ann, MONDAY + 7 * DAY, [0.38], Sport.CMJ, frames=2),
+            *jump_session(f"dj1-{run}", cat, MONDAY, [0.30, 0.32], Sport.DROP_JUMP, frames=2),
+            *jump_session(f"dj2-{run}", cat, MONDAY + DAY, [0.34, 0.36], Sport.DROP_JUMP, frames=2),
+            *jump_session(
+                f"tired-{run}", dan, MONDAY, [0.40, 0.42, 0.41, 0.38], Sport.CMJ, frames=2
+            ),
         ],
     )
 
@@ -159,7 +129,7 @@ def test_the_coach_queries_over_the_hypertables(conn: psycopg.Connection[Any]) -
 
 def test_the_retention_policy_drops_old_frame_metrics(conn: psycopg.Connection[Any]) -> None:
     stream = f"old-{uuid.uuid4().hex[:8]}"
-    write_session_events(conn, _session(stream, "eve", MONDAY, [], Sport.CMJ))
+    write_session_events(conn, jump_session(stream, "eve", MONDAY, [], Sport.CMJ, frames=2))
     count = "SELECT count(*) FROM frame_metrics WHERE stream_id = %s"
     assert conn.execute(count, (stream,)).fetchone() == (2,)
     [(job,)] = conn.execute(
