@@ -16,15 +16,12 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+. "$repo/infra/lib.sh"
 run_dir="${KINESTREAM_RUN_DIR:-$repo/.artifacts/services}"
 python="${KINESTREAM_PYTHON:-$repo/.venv/bin/python}"
 [[ -x "$python" ]] || python="python3"
 
 log() { echo "kafka.sh: $*" >&2; }
-
-free_port() {
-    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 ensure_tools() {
     if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
@@ -163,21 +160,8 @@ start() {
 }
 
 stop() {
-    local pid dir
-    if [[ -f "$run_dir/kafka.pid" ]]; then
-        pid="$(cat "$run_dir/kafka.pid")"
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid"
-            for _ in $(seq 1 60); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.5
-            done
-            if kill -0 "$pid" 2>/dev/null; then
-                log "broker did not stop in 30 s; killing it"
-                kill -KILL "$pid" 2>/dev/null || true
-            fi
-        fi
-    fi
+    local dir
+    stop_pid "$run_dir/kafka.pid" 30
     if [[ -f "$run_dir/kafka.dir" ]]; then
         dir="$(cat "$run_dir/kafka.dir")"
         [[ "$dir" == */kinestream-kafka-* ]] && rm -rf "$dir"

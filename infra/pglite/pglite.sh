@@ -20,13 +20,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+. "$repo/infra/lib.sh"
 run_dir="${KINESTREAM_RUN_DIR:-$repo/.artifacts/services}"
 
 log() { echo "pglite.sh: $*" >&2; }
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 ensure_tools() {
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
@@ -100,18 +97,8 @@ start() {
 }
 
 stop() {
-    local pid dir
-    if [[ -f "$run_dir/pglite.pid" ]]; then
-        pid="$(cat "$run_dir/pglite.pid")"
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid"
-            for _ in $(seq 1 20); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.25
-            done
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
+    local dir
+    stop_pid "$run_dir/pglite.pid" 5
     if [[ -f "$run_dir/pglite.dir" ]]; then
         dir="$(cat "$run_dir/pglite.dir")"
         [[ "$dir" == */kinestream-pglite.* ]] && rm -rf "$dir"

@@ -17,6 +17,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+. "$repo/infra/lib.sh"
 run_dir="${KINESTREAM_RUN_DIR:-$repo/.artifacts/services}"
 
 log() { echo "postgres.sh: $*" >&2; }
@@ -52,10 +53,6 @@ as_owner() {
     else
         "$@"
     fi
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 start() {
