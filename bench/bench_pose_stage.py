@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from kinestream.connectors.video import read_frames
 from kinestream.operators.blazepose.batcher import BatchPolicy, PoseBatcher, WaitingFrame
-from kinestream.operators.blazepose.runtime import BlazePose
+from kinestream.operators.blazepose.runtime import BlazePose, PoseRequest
 
 REPO: Final = Path(__file__).resolve().parents[1]
 DEMO_CLIP: Final = REPO / "examples" / "footage" / "sports2d_demo.mp4"
@@ -43,7 +43,7 @@ def run_streams(
     policy: BatchPolicy,
 ) -> dict[str, float]:
     """Simulate ``streams`` live streams for ``seconds``; return the stage's figures."""
-    batcher = PoseBatcher(policy)
+    batcher = PoseBatcher[npt.NDArray[np.uint8]](policy)
     offsets = [i / (FPS * streams) for i in range(streams)]
     next_seq = [0] * streams
     latencies: list[float] = []
@@ -55,13 +55,13 @@ def run_streams(
         if due is not None and due <= min(arrivals):
             now = max(now, due)
             batch = batcher.take()
-            arrived = {(stream, request.seq): request.timestamp_s for stream, request in batch}
+            requests = [PoseRequest(t, w.pixels, w.seq, w.timestamp_s) for _, w, t in batch]
             start = time.perf_counter()
-            results = blazepose.estimate_batch([request for _, request in batch])
+            results = blazepose.estimate_batch(requests)
             now += time.perf_counter() - start
-            for (stream, request), (_, track) in zip(batch, results, strict=True):
+            for (stream, waiting, _), (_, track) in zip(batch, results, strict=True):
                 batcher.finish(stream, track)
-                latencies.append(now - arrived[(stream, request.seq)])
+                latencies.append(now - waiting.arrived_s)
             continue
         now = max(now, min(arrivals))
         for i in range(streams):

@@ -2,7 +2,9 @@
 
 :class:`PoseBatcher` is the state of one batching stage (a worker's share of the streams):
 each stream's tracking state and its frames waiting for inference. It is a plain,
-picklable value, and it never reads a clock: callers pass the time.
+picklable value, and it never reads a clock: callers pass the time. A waiting frame's
+pixels are whatever the caller keeps until inference (the dataflow keeps the JPEG bytes, so
+a snapshot holds no decoded image).
 
 Policy (:class:`BatchPolicy`):
 
@@ -21,13 +23,12 @@ Policy (:class:`BatchPolicy`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Generic, TypeVar
 
-import numpy as np
-import numpy.typing as npt
-
-from kinestream.operators.blazepose.runtime import PoseRequest
 from kinestream.operators.blazepose.tracking import PoseTrack
+
+P = TypeVar("P")
+"""A waiting frame's pixels: an RGB array, or the JPEG bytes it is decoded from."""
 
 DEFAULT_MAX_BATCH: Final = 16
 DEFAULT_MAX_WAIT_S: Final = 0.020  # under a frame interval at 30 fps
@@ -48,25 +49,25 @@ class BatchPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class WaitingFrame:
+class WaitingFrame(Generic[P]):
     """A frame waiting for inference: its pixels, seq, capture time and arrival time."""
 
-    rgb: npt.NDArray[np.uint8]
+    pixels: P
     seq: int
     timestamp_s: float
     arrived_s: float
 
 
 @dataclass(slots=True)
-class PoseBatcher:
+class PoseBatcher(Generic[P]):
     """Streams' tracks and waiting frames; batches taken by :meth:`take`, tracks given back
     by :meth:`finish` once the batch has run."""
 
     policy: BatchPolicy = field(default_factory=BatchPolicy)
     tracks: dict[str, PoseTrack] = field(default_factory=dict)
-    waiting: dict[str, list[WaitingFrame]] = field(default_factory=dict)
+    waiting: dict[str, list[WaitingFrame[P]]] = field(default_factory=dict)
 
-    def add(self, stream_id: str, frame: WaitingFrame) -> WaitingFrame | None:
+    def add(self, stream_id: str, frame: WaitingFrame[P]) -> WaitingFrame[P] | None:
         """Queue a stream's frame; return the frame it dropped, if its queue was full."""
         queue = self.waiting.setdefault(stream_id, [])
         dropped = queue.pop(0) if len(queue) >= self.policy.max_waiting else None
@@ -82,18 +83,17 @@ class PoseBatcher:
             return min(heads)
         return min(heads) + self.policy.max_wait_s
 
-    def take(self) -> list[tuple[str, PoseRequest]]:
+    def take(self) -> list[tuple[str, WaitingFrame[P], PoseTrack]]:
         """The next batch: each stream's oldest frame with its track, oldest first."""
         ready = sorted(
             (queue[0].arrived_s, stream_id) for stream_id, queue in self.waiting.items() if queue
         )[: self.policy.max_batch]
-        batch = []
+        batch: list[tuple[str, WaitingFrame[P], PoseTrack]] = []
         for _, stream_id in ready:
             frame = self.waiting[stream_id].pop(0)
             if not self.waiting[stream_id]:
                 del self.waiting[stream_id]
-            track = self.tracks.get(stream_id, PoseTrack())
-            batch.append((stream_id, PoseRequest(track, frame.rgb, frame.seq, frame.timestamp_s)))
+            batch.append((stream_id, frame, self.tracks.get(stream_id, PoseTrack())))
         return batch
 
     def finish(self, stream_id: str, track: PoseTrack) -> None:
