@@ -129,14 +129,18 @@ def labelled_flight_s(label: Label, times: list[float]) -> float:
     return landing - takeoff
 
 
+ROUNDING_S: Final = 1e-5
+"""Events carry instants rounded to 10 µs: one within this of a frame's time is at it."""
+
+
 def frame_at_or_before(times: list[float], instant_s: float) -> int:
     """Index of the last frame captured at or before ``instant_s`` (0 if none)."""
-    return max(bisect.bisect_right(times, instant_s) - 1, 0)
+    return max(bisect.bisect_right(times, instant_s + ROUNDING_S) - 1, 0)
 
 
 def frame_at_or_after(times: list[float], instant_s: float) -> int:
     """Index of the first frame captured at or after ``instant_s`` (the last if none)."""
-    return min(bisect.bisect_left(times, instant_s), len(times) - 1)
+    return min(bisect.bisect_left(times, instant_s - ROUNDING_S), len(times) - 1)
 
 
 def compare(label: Label, detected: list[Detected], times: list[float], reason: str) -> Comparison:

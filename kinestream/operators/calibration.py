@@ -12,11 +12,13 @@ about 1.6 in a squat), so that a held squat is never taken for standing.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from kinestream.operators.anthropometry import BodyMeasurement, standing_height_px
 from kinestream.operators.ballistics import GRAVITY_M_S2
@@ -121,32 +123,34 @@ STANDING_COM_RATIO: Final = 0.57
 AIRBORNE_LEGS: Final = 0.1
 """Feet this many leg lengths above the floor are in the air (9 cm for a 1.80 m athlete)."""
 MIN_FLIGHT_FRAMES: Final = 5
+FLOOR_PERCENTILE: Final = 90.0
+"""The floor without standing: this percentile of the contacts on the ground (lowest in
+the image). Feet on the ground read higher whenever a heel or the toe landmark rises in
+a push-off, a bounce or a landing, never lower; the spread of a still foot's noise puts
+it 1.3 noise sigmas low."""
 
 
 def calibration_without_standing(
     frames: list[tuple[float, BodyMeasurement]], athlete_height_m: float
 ) -> Calibration | None:
     """A calibration for a stream in which the athlete never stood still: the floor where
-    the feet were most of the time (the median of the contacts near their 75th percentile,
-    the noise from their spread), the scale from the CoM's parabola in the longest flight
-    (``g`` over its curvature in pixels), or, without one, from the tallest posture on the
-    floor; ``None`` without feet or eyes in view. Less exact than quiet standing: the
-    standing CoM comes from anthropometry."""
+    the feet were most of the time (``FLOOR_PERCENTILE`` of the contacts near their 75th
+    percentile), the noise from their frame-to-frame jitter there, and the scale from the
+    CoM's parabola in the longest flight (``g`` over its curvature in pixels). ``None``
+    without a flight of ``MIN_FLIGHT_FRAMES`` that gives a plausible scale: then there is
+    neither a scale to trust nor a jump to find (walking, a stream that only moves about).
+    Less exact than quiet standing: the standing CoM comes from anthropometry."""
     feet = [(t, b) for t, b in frames if not np.isnan(b.contact_y_px)]
     if len(feet) < MIN_FRAMES:
         return None
     leg_px = float(np.median([b.leg_length_px for _, b in feet]))
     contact = np.array([b.contact_y_px for _, b in feet])
     ground = contact[np.abs(contact - np.percentile(contact, 75)) < AIRBORNE_LEGS * leg_px]
-    floor = float(np.median(ground))
-    noise_px = 1.4826 * float(np.median(np.abs(ground - floor)))
-    m_per_px = _ballistic_scale(feet, floor, leg_px)
+    floor = float(np.percentile(ground, FLOOR_PERCENTILE))
+    noise_px = _jitter_px(contact, np.abs(contact - floor) < AIRBORNE_LEGS * leg_px)
+    m_per_px = _ballistic_scale(feet, floor, leg_px, athlete_height_m)
     if m_per_px is None:
-        eyes = [b.eye_y_px for _, b in feet if floor - b.foot_y_px < 0.03 * leg_px]
-        eyes = [e for e in eyes if not np.isnan(e)]
-        if not eyes:
-            return None
-        m_per_px = athlete_height_m / standing_height_px(floor, min(eyes))
+        return None
     times = np.array([t for t, _ in frames])
     return Calibration(
         time_s=float(times[0]),
@@ -161,8 +165,23 @@ def calibration_without_standing(
     )
 
 
+def _jitter_px(values: npt.NDArray[np.float64], on_ground: npt.NDArray[np.bool_]) -> float:
+    """Frame-to-frame jitter of a landmark height: the robust spread of its second
+    differences over runs of three frames on the ground, over sqrt(6) (white noise). Not
+    the spread of the heights themselves, which a moving body (a bounce, heels rising)
+    widens far beyond the landmark's noise."""
+    runs = on_ground[:-2] & on_ground[1:-1] & on_ground[2:]
+    second = (values[2:] - 2.0 * values[1:-1] + values[:-2])[runs]
+    if second.size < 3:
+        return 1.4826 * float(np.median(np.abs(values[on_ground] - np.median(values[on_ground]))))
+    return 1.4826 * float(np.median(np.abs(second))) / math.sqrt(6.0)
+
+
 def _ballistic_scale(
-    feet: list[tuple[float, BodyMeasurement]], floor_y_px: float, leg_px: float
+    feet: list[tuple[float, BodyMeasurement]],
+    floor_y_px: float,
+    leg_px: float,
+    athlete_height_m: float,
 ) -> float | None:
     """Metres per pixel from the CoM's fall in the longest run of airborne frames."""
     best: list[tuple[float, BodyMeasurement]] = []
@@ -181,5 +200,6 @@ def _ballistic_scale(
     if curvature <= 0:
         return None
     m_per_px = GRAVITY_M_S2 / (2.0 * curvature)
-    # A plausible body: leg length (thigh + shank) 0.35-0.65 m.
-    return m_per_px if 0.35 < leg_px * m_per_px < 0.65 else None
+    # A plausible body: thigh plus shank 0.49 of body height (Winter 2009), shorter in the
+    # image when the legs are bent towards the camera.
+    return m_per_px if 0.3 < leg_px * m_per_px / athlete_height_m < 0.6 else None

@@ -42,6 +42,8 @@ QUIET_SPEED_M_S: Final = 0.15
 ONSET_SPEED_M_S: Final = 0.05
 REARM_S: Final = 0.2
 STANCE_S: Final = 0.3
+CONTACT_SEARCH_S: Final = 0.1
+CONTACT_STEP_S: Final = 0.025
 PLANTED_SPEED_M_S: Final = 0.2
 FOOT_SPEED_WINDOW_S: Final = 0.05
 FELL_SPEED_M_S: Final = 1.0
@@ -263,10 +265,17 @@ class JumpMachine(ABC):
         if len(self.history) < 2:
             return False
         last, prev = self.history[-1], self.history[-2]
-        return (
+        if not (
             self.clearance(last) > self.air_threshold_m
             and self.clearance(prev) > self.air_threshold_m
-        )
+        ):
+            return False
+        # A takeoff leaves the surface: feet seen in the air from the first frames on (a
+        # person coming into view, the tracker still settling) took off from nowhere.
+        for i in range(len(self.history) - 3, -1, -1):
+            if self.clearance(self.history[i]) < self.air_threshold_m:
+                return True
+        return False
 
     def grounded(self) -> bool:
         """Both of the last two frames show a foot on the surface."""
@@ -303,7 +312,7 @@ class JumpMachine(ABC):
                 i += 1
         ground = frames[i - 1] if i > 0 else frames[0]
         air = [f for f in frames[i:] if f.time_s - frames[i].time_s <= FIT_WINDOW_S]
-        return ballistic_crossing(
+        crossing = ballistic_crossing(
             [f.time_s for f in air],
             [self.clearance(f) for f in air],
             ground.time_s,
@@ -311,6 +320,15 @@ class JumpMachine(ABC):
             rising=True,
             slack_s=2.0 / self.calibration.fps,
         )
+        if not self.rolls_show():
+            return crossing
+        start = max(i - 1, 0)
+        fastest = self.fastest_step(frames[start : start + self.contact_steps() + 1], 1.0)
+        if fastest is None:
+            return crossing
+        before, after = fastest
+        lower = before.time_s - (after.time_s - before.time_s)
+        return min(max(crossing, lower), after.time_s)
 
     def refine_touchdown(self, provisional_s: float | None = None) -> float:
         """Sub-frame touchdown instant from the last airborne frames before contact.
@@ -329,7 +347,7 @@ class JumpMachine(ABC):
         ground = frames[i + 1] if i + 1 < len(frames) else frames[-1]
         air = [f for f in frames[: i + 1] if last_air.time_s - f.time_s <= FIT_WINDOW_S]
         air = [f for f in air if self.clearance(f) > self.fit_threshold_m] or [last_air]
-        return ballistic_crossing(
+        crossing = ballistic_crossing(
             [f.time_s for f in air],
             [self.clearance(f) for f in air],
             ground.time_s,
@@ -337,6 +355,58 @@ class JumpMachine(ABC):
             rising=False,
             slack_s=2.0 / self.calibration.fps,
         )
+        if not self.rolls_show():
+            return crossing
+        end = min(i + 1, len(frames) - 1)
+        steps = self.contact_steps()
+        fastest = self.fastest_step(frames[max(end - steps, 0) : end + 1], -1.0)
+        if fastest is None:
+            return crossing
+        before, after = fastest
+        upper = after.time_s + (after.time_s - before.time_s)
+        return min(max(crossing, before.time_s), upper)
+
+    def rolls_show(self) -> bool:
+        """Whether takeoff and touchdown are kept to the feet's fastest step (see
+        :meth:`fastest_step`): when a frame period spans ``CONTACT_STEP_S`` or more (40 fps
+        and below). There a foot's roll before takeoff or after touchdown is a frame or two
+        of a slow rise or fall that a ballistic fit through two airborne points extends to
+        the floor too early (too late); faster, the fit has more airborne frames, and
+        steps that span several frames pick up a sliding foot landmark's drift instead."""
+        return self.calibration.fps * CONTACT_STEP_S <= 1.0 + 1e-6
+
+    def contact_steps(self) -> int:
+        """Frame steps searched for the feet's fastest motion next to a contact: those of
+        ``CONTACT_SEARCH_S``, at least three steps of ``CONTACT_STEP_S``."""
+        step = max(1, math.ceil(CONTACT_STEP_S * self.calibration.fps - 1e-6))
+        return max(3 * step, round(CONTACT_SEARCH_S * self.calibration.fps))
+
+    @staticmethod
+    def fastest_step(frames: list[Frame], sign: float) -> tuple[Frame, Frame] | None:
+        """The step between ``frames`` in which the feet moved fastest up (``sign`` 1) or
+        down (-1); ``None`` without two visible feet ``CONTACT_STEP_S`` apart.
+
+        The feet move fastest just after they leave the surface and just before they
+        meet it: a planted foot only rolls (a heel rising in a push-off, a toe landing
+        first), which a foot landmark shows as a slower rise or fall. So the contact lies
+        in that step or the one on the ground's side of it, whatever the landmark's level
+        at the instant (a frontal view's toe landmark stands centimetres above the floor
+        while the heel is up). A step spans at least ``CONTACT_STEP_S``, so that landmark
+        noise (millimetres) stays far below the feet's motion in it (centimetres).
+        """
+        seen = [f for f in frames if not math.isnan(f.foot_m)]
+        best: tuple[float, Frame, Frame] | None = None
+        j = 0
+        for before in seen:
+            while j < len(seen) and seen[j].time_s - before.time_s < CONTACT_STEP_S - 1e-9:
+                j += 1
+            if j == len(seen):
+                break
+            after = seen[j]
+            speed = sign * (after.foot_m - before.foot_m) / (after.time_s - before.time_s)
+            if best is None or speed > best[0]:
+                best = (speed, before, after)
+        return None if best is None else (best[1], best[2])
 
     def start_flight(self, out: list[Output]) -> None:
         """Enter flight at the refined takeoff instant.
