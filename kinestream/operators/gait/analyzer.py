@@ -28,7 +28,9 @@ The far foot (the one with the lower visibility over the run) is often hidden be
 near leg: its steps are ``low_confidence``, with their foot's visibility. A step is never
 made up: a contact counts only when the foot was seen in the air before and after it; one
 whose strike or toe-off could not be fitted (the foot hidden there) is placed between the
-frames either side, low confidence (``coarse_timing``).
+frames either side, low confidence (``coarse_timing``), and one hidden longer than that
+allows is no step. The bout summary counts the steps it did not report (``unseen_steps``):
+the feet alternate, so two steps of one foot in a row have one of the other between them.
 """
 
 from __future__ import annotations
@@ -259,7 +261,9 @@ class RunningAnalyzer:
             if not (0.0 <= x <= w and low <= 1.02 * h) or not math.isfinite(low):
                 continue
             vis = (pts[heel][2] + pts[toe][2] + pts[ankle][2]) / 3.0
-            feet[side] = FootFrame(sample.timestamp_s, low, x, hip_x, vis)
+            feet[side] = FootFrame(
+                sample.timestamp_s, low, pts[heel][1], pts[toe][1], x, hip_x, vis
+            )
             self._previous[side] = (x, low)
         best = max(_LEGS, key=lambda side: sum(pts[i][2] for i in _LEGS[side]))
         hip, knee, ankle_ = (pts[i] for i in _LEGS[best])
@@ -473,7 +477,7 @@ class RunningAnalyzer:
         assert self._bout is not None
         self.steps += 1
         numbered = self._window.regular(replace(step, number=self.steps))
-        self._bout.add(numbered)
+        self._bout.add(numbered, self._window.step_time_s())
         self._window.add(numbered)
         self._live = self._window.payload() if len(self._window.steps) >= 2 else None
         payload = numbered.payload()

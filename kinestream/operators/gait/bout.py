@@ -13,6 +13,12 @@ one. Figures over steps:
   hip passes over the planted foot, measured on video (scale from the athlete's height);
   step length is speed times step time.
 
+A step whose strike or toe-off is only known to a frame (``coarse``) counts in cadence and
+the step count but not in the contact-time figures. Steps the runner made but the analysis
+did not report (a far foot hidden at its strike or toe-off) are counted from the feet's
+alternation: two reported steps of one foot in a row, or a gap of several step times,
+have unseen steps between them (``unseen_steps`` of the bout).
+
 :class:`GaitWindow` keeps the last ``WINDOW_STEPS`` steps; :class:`BoutStats` keeps running
 sums, so both stay the same size however long the run. A step whose step time is more than
 ``REGULAR_SHARE`` from the recent median still counts, but not its step and flight times.
@@ -144,7 +150,8 @@ def _sums_of(steps: list[Step]) -> tuple[dict[str, _Sums], _Sums, _Sums, _Sums, 
     contact = {LEFT: _Sums(), RIGHT: _Sums()}
     flight, step_time, speed, stride = _Sums(), _Sums(), _Sums(), _Sums()
     for s in steps:
-        contact[s.foot].add(s.contact_time_s)
+        if not s.coarse:
+            contact[s.foot].add(s.contact_time_s)
         if s.regular:
             flight.add(s.flight_before_s)
             step_time.add(s.step_time_s)
@@ -158,6 +165,16 @@ def cadence_spm(stride_time: _Sums, step_time: _Sums) -> float | None:
     if stride_time.mean:
         return 120.0 / stride_time.mean
     return 60.0 / step_time.mean if step_time.mean else None
+
+
+def unseen_between(gap_s: float, same_foot: bool, step_time_s: float | None) -> int:
+    """Steps the runner must have made between two reported strikes ``gap_s`` apart: the
+    feet alternate, so an odd number when both are of one foot, an even one otherwise; how
+    many from the step time, when known."""
+    extra = gap_s / step_time_s - 1.0 if step_time_s else 0.0
+    if same_foot:
+        return max(2 * round((extra - 1.0) / 2.0) + 1, 1)
+    return max(2 * round(extra / 2.0), 0)
 
 
 class GaitWindow:
@@ -186,6 +203,11 @@ class GaitWindow:
             stride = None
         return replace(step, regular=regular, stride_time_s=stride)
 
+    def step_time_s(self) -> float | None:
+        """The median step time of the window's steps, if any."""
+        times = sorted(s.step_time_s for s in self.steps if s.step_time_s is not None)
+        return times[len(times) // 2] if times else None
+
     def payload(self) -> dict[str, Any]:
         """The ``gait_update`` payload."""
         steps = list(self.steps)
@@ -204,6 +226,7 @@ class BoutStats:
         self.number = number
         self.steps = 0
         self.low_confidence_steps = 0
+        self.unseen_steps = 0
         self.first_strike_s = math.nan
         self.last_strike_s = math.nan
         self.last_toe_off_s = math.nan
@@ -212,16 +235,23 @@ class BoutStats:
         self._step_time = _Sums()
         self._speed = _Sums()
         self._stride = _Sums()
+        self._last_foot = ""
 
-    def add(self, step: Step) -> None:
-        """Count one step."""
+    def add(self, step: Step, step_time_s: float | None = None) -> None:
+        """Count one step (``step_time_s``: the recent steps' median, for unseen steps)."""
         if self.steps == 0:
             self.first_strike_s = step.strike_s
+        else:
+            self.unseen_steps += unseen_between(
+                step.strike_s - self.last_strike_s, step.foot == self._last_foot, step_time_s
+            )
         self.steps += 1
         self.low_confidence_steps += step.low_confidence
         self.last_strike_s = step.strike_s
         self.last_toe_off_s = step.toe_off_s
-        self._contact[step.foot].add(step.contact_time_s)
+        self._last_foot = step.foot
+        if not step.coarse:
+            self._contact[step.foot].add(step.contact_time_s)
         if step.regular:
             self._flight.add(step.flight_before_s)
             self._step_time.add(step.step_time_s)
@@ -238,6 +268,7 @@ class BoutStats:
             "end_time_s": round(self.last_toe_off_s, 5),
             "duration_s": round(self.last_toe_off_s - self.first_strike_s, 4),
             "low_confidence_steps": self.low_confidence_steps,
+            "unseen_steps": self.unseen_steps,
             "reason": reason,
             **figures(cadence, self._contact, self._flight, self._step_time, self._speed),
         }

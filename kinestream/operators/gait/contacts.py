@@ -3,23 +3,32 @@
 A foot is on the ground while its lowest point (heel or toe, whichever is lower in the
 image) is within ``threshold_m`` of the floor for ``CONFIRM_FRAMES`` frames and
 ``CONFIRM_S`` (a contact lasts 0.15 s at least, a swing 0.3 s). Each contact
-is timed afterwards, once ``FIT_WINDOW_S`` of frames after its toe-off are in, against the
-ground level of that contact itself (the median of its middle frames), so a floor a
-millimetre off does not shift either instant. With ``tau`` the time from the instant
-``t0`` into the air, and the foot at ground level on the other side:
+is timed afterwards, once ``FIT_WINDOW_S`` of frames after its toe-off are in, on the
+point that touches or leaves the ground (the heel or the toe, whichever is lower there)
+against that point's own level in this contact (the median of its frames on the ground),
+so a floor a millimetre off does not shift either instant. (The lowest point's level, where
+both points are down, is the lower of two noisy values, half a noise below either: strikes
+timed on it came late, toe-offs early.) With ``tau`` the time from the instant ``t0`` into
+the air, and the point at its level on the other side:
 
-* **strike** is an impact: the lowest point comes down at a finite speed, still slowing,
-  and stops: ``h = w*tau + c*tau**2`` on the frames of the last ``STRIKE_WINDOW_S`` (at
-  least ``STRIKE_FRAMES`` frame periods) before it;
+* **strike** is an impact: the point comes down at a finite speed, still slowing, and
+  stops: ``h = w*tau + c*tau**2`` on the frames of the last ``STRIKE_WINDOW_S`` (at least
+  ``STRIKE_FRAMES`` frame periods) before it;
 * **toe-off** is a lift from a pivot: the toe leaves with zero velocity and a finite
   acceleration: ``h = c*tau**2 + d*tau**3`` on the frames of ``FIT_WINDOW_S`` (at least
   ``FIT_FRAMES`` periods) after it.
+
+The windows are short without noise, where the local models hold only near the instant (a
+toe's lift is a polynomial of higher order over its first 50 ms), and grow with the noise,
+where more frames average it out.
 
 ``t0`` is searched (least squares, ``w`` and ``c`` kept positive) between the last frame
 clearly (``CLEAR_NOISE`` times the noise) in the air and the first below that, extended to
 the ground side by as long as the slowest foot takes to cover that height (coming down at
 ``MIN_TOUCHDOWN_M_S``, or lifting at ``MIN_LIFT_M_S2``). A hidden foot (landmark
-visibility below ``HIDDEN_VISIBILITY``) changes no state and is left out of the fits.
+visibility below ``HIDDEN_VISIBILITY``) changes no state and is left out of the fits; a
+contact whose strike or toe-off fell in a hidden stretch longer than ``MAX_UNSEEN_S`` is
+not timed at all.
 """
 
 from __future__ import annotations
@@ -36,9 +45,9 @@ from kinestream.operators.pose import FloatArray
 STRIKE_WINDOW_S: Final = (0.02, 10.0, 0.08)
 """Strike fit window: seconds at no noise, seconds added per metre of noise, the most."""
 STRIKE_FRAMES: Final = 2.2
-FIT_WINDOW_S: Final = (0.03, 14.0, 0.1)
+FIT_WINDOW_S: Final = (0.02, 30.0, 0.1)
 """Toe-off fit window, as ``STRIKE_WINDOW_S``: noisier feet need more frames."""
-FIT_FRAMES: Final = 3.2
+FIT_FRAMES: Final = 2.2
 MIN_CONTACT_S: Final = 0.06
 MAX_CONTACT_S: Final = 2.0
 MIN_SWING_S: Final = 0.08
@@ -59,17 +68,24 @@ MIN_LIFT_M_S2: Final = 30.0
 """The slowest a toe accelerates up from the ground at toe-off in running."""
 HIDDEN_VISIBILITY: Final = 0.5
 """Below this a foot's landmarks are the pose model's guess: not used."""
+MAX_UNSEEN_S: Final = 0.1
+"""A strike or toe-off is placed only when the foot was seen on both sides of it within
+this (or one and a half frame periods): over a longer hidden stretch it could be anywhere
+in it, and the contact is no step (the analysis counts it as unseen)."""
 CLEAR_NOISE: Final = 3.0
 CLEAR_MIN_M: Final = 0.002
 
 
 @dataclass(frozen=True, slots=True)
 class FootFrame:
-    """One frame of one foot: time, lowest point (the lower of heel and toe) and horizontal
-    positions (pixels, image ``y`` down), visibility of the foot's landmarks."""
+    """One frame of one foot: time, lowest point (the lower of heel and toe), heel and toe
+    heights and horizontal positions (pixels, image ``y`` down), visibility of the foot's
+    landmarks."""
 
     time_s: float
     low_y_px: float
+    heel_y_px: float
+    toe_y_px: float
     x_px: float
     hip_x_px: float
     visibility: float
@@ -272,12 +288,19 @@ class FootTracker:
             noise_m = min(noise_m, max(own, MAX_TIMING_NOISE_M))
         times = np.array([f.time_s for f in frames])
         period = 1.0 / self.fps
+        unseen = max(MAX_UNSEEN_S, 1.5 * period)
+        if times[start] - times[start - 1] > unseen or times[end] - times[end - 1] > unseen:
+            return None
         clear = max(CLEAR_NOISE * noise_m, CLEAR_MIN_M)
-        heights = (ground - np.array([f.low_y_px for f in frames])) * m_per_px
+        low = (ground - np.array([f.low_y_px for f in frames])) * m_per_px
+        heel = _heights(
+            np.array([f.heel_y_px for f in frames]), start, end, ground, m_per_px, clear
+        )
+        toe = _heights(np.array([f.toe_y_px for f in frames]), start, end, ground, m_per_px, clear)
         strike_window = _window(STRIKE_WINDOW_S, STRIKE_FRAMES * period, noise_m)
-        strike = self._strike(times, heights, start, strike_window, clear)
+        strike = self._strike(times, heel, toe, low, start, strike_window, clear)
         toe_window = _window(FIT_WINDOW_S, FIT_FRAMES * period, noise_m)
-        toe_off = self._toe_off(times, heights, end - 1, toe_window, clear)
+        toe_off = self._toe_off(times, heel, toe, low, end - 1, toe_window, clear)
         coarse = strike is None or toe_off is None
         if strike is None:  # hidden or unclear there: between the frames either side
             strike = 0.5 * float(times[start - 1] + times[start])
@@ -307,12 +330,24 @@ class FootTracker:
 
     @staticmethod
     def _strike(
-        times: FloatArray, heights: FloatArray, first_low: int, window: float, clear: float
+        times: FloatArray,
+        heel: FloatArray,
+        toe: FloatArray,
+        low: FloatArray,
+        first_low: int,
+        window: float,
+        clear: float,
     ) -> float | None:
-        """Strike between the last frame clearly in the air (the contact's first frames,
-        below the detection threshold, may still be) and the next one."""
+        """Strike of the point that lands (heel or toe, the lower where the lowest point
+        reaches the ground), between its last frame clearly in the air (the contact's first
+        frames, below the detection threshold, may still be) and the next one."""
         n = len(times)
         ground = first_low
+        while ground < n and low[ground] > clear:
+            ground += 1
+        if ground >= n or ground == 0:
+            return None
+        heights = heel if heel[ground] <= toe[ground] else toe
         while ground < n and heights[ground] > clear:
             ground += 1
         if ground >= n or ground == 0:
@@ -324,12 +359,22 @@ class FootTracker:
 
     @staticmethod
     def _toe_off(
-        times: FloatArray, heights: FloatArray, last_low: int, window: float, clear: float
+        times: FloatArray,
+        heel: FloatArray,
+        toe: FloatArray,
+        low: FloatArray,
+        last_low: int,
+        window: float,
+        clear: float,
     ) -> float | None:
-        """Toe-off between the last frame on the ground (the contact's last frames, below
-        the detection threshold, may already be in the air) and the next one."""
+        """Toe-off of the point that leaves last (the toe, or the heel of a foot that lifts
+        flat), between its last frame on the ground (the contact's last frames, below the
+        detection threshold, may already be in the air) and the next one."""
         n = len(times)
         ground = last_low
+        while ground > 0 and low[ground] > clear:
+            ground -= 1
+        heights = heel if heel[ground] <= toe[ground] else toe
         while ground > 0 and heights[ground] > clear:
             ground -= 1
         if ground + 1 >= n:
@@ -338,3 +383,17 @@ class FootTracker:
         pick = (times >= t_ground - window) & (times <= t_air + window)
         lower = t_ground - math.sqrt(2.0 * clear / MIN_LIFT_M_S2)
         return hinge_crossing(times[pick], heights[pick], lower, t_air, rising=True)
+
+
+def _heights(
+    y_px: FloatArray, start: int, end: int, ground: float, m_per_px: float, clear: float
+) -> FloatArray:
+    """Heights (metres) of one landmark above its own level in the contact ``start:end``:
+    the median of its frames there on the ground. The lowest point's level (``ground``) is
+    the lower of two noisy landmarks where both are down, lower than either's by about half
+    the noise; a strike or toe-off timed against it would be late or early by that."""
+    stance = y_px[start:end]
+    down = stance[(ground - stance) * m_per_px < clear]
+    level = float(np.median(down)) if len(down) >= MIN_NOISE_FRAMES else ground
+    heights: FloatArray = (level - y_px) * m_per_px
+    return heights

@@ -1,11 +1,12 @@
 """The running analysis against the synthetic runner's exact strikes and toe-offs.
 
-Tolerances are what the analysis reaches at 0.5 px of landmark noise (1.4 mm at the default
-camera's 360 px/m on a treadmill, 3.3 mm overground at 150 px/m, where the whole track is in
-view): feet come down at 0.4-1 m/s and lift from rest, so a millimetre of noise is one to
-three milliseconds of timing, which a higher frame rate does not remove. They are wider
-than the issue's target (a quarter of a frame period), which the analysis does not reach
-under noise: see the report in ``bench/bench_running.py``.
+Without noise every strike and toe-off is within the issue's target, a quarter of a frame
+period. Under 0.5 px of landmark noise (1.4 mm at the default camera's 360 px/m on a
+treadmill, 3.3 mm overground at 150 px/m, where the whole track is in view) the median is
+within it at 60 fps on a treadmill, single events are not: feet come down at 0.4-1 m/s and
+lift from rest, so a millimetre of noise is one to three milliseconds of timing, which a
+higher frame rate does not remove. Those tolerances are stated in milliseconds. Runners and
+seeds here are not the ones the analysis was tuned on (``bench/bench_running.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import pytest
 
 from kinestream.events import AnalysisEvent
 from kinestream.operators.gait.analyzer import RunningAnalyzer, RunningConfig
-from kinestream.operators.gait.bout import WINDOW_STEPS
+from kinestream.operators.gait.bout import WINDOW_STEPS, unseen_between
+from kinestream.operators.pose import Landmark
 from kinestream.simulation.camera import Camera
 from kinestream.simulation.running import RunnerParams, RunTrial, run, walk
 from kinestream.simulation.scenarios import quiet_standing
@@ -93,6 +95,41 @@ def test_every_step_is_found_and_timed(fps: int, treadmill: bool) -> None:
     tolerance = TIMING_S[fps] * (1.0 if treadmill else 1.5)
     assert np.abs(errors).max() <= tolerance
     assert np.median(np.abs(errors)) <= MEDIAN_S[treadmill]
+
+
+QUARTER_FRAME: float = 0.25
+"""The issue's target for strike and toe-off, in frame periods."""
+
+
+@pytest.mark.parametrize("fps", [60, 120, 240])
+@pytest.mark.parametrize("treadmill", [True, False])
+def test_without_noise_every_event_is_within_a_quarter_frame(fps: int, treadmill: bool) -> None:
+    """Without landmark noise the timing is limited only by the local models of the foot's
+    motion (held-out runners: seeds the analysis was not tuned on)."""
+    errors = []
+    for seed in (21, 22):
+        cam = replace(camera(fps, treadmill), noise_px=0.0)
+        trial = run(runner(seed, treadmill), 24, cam, seed, far_leg_occlusion=False)
+        for truth, step in matched(trial, of_type(analyse(trial), "step")):
+            errors += [
+                step["strike_time_s"] - truth.strike_s,
+                step["toe_off_time_s"] - truth.toe_off_s,
+            ]
+    assert np.abs(errors).max() * fps <= QUARTER_FRAME
+
+
+def test_at_60_fps_half_the_events_are_within_a_quarter_frame_under_noise() -> None:
+    """At 0.5 px (1.4 mm) the median error is within the target; single events are not (the
+    noise, not the frame rate, limits them: see the module docstring)."""
+    errors = []
+    for seed in (24, 25):
+        trial = run(runner(seed), steps=24, camera=camera(60, True), seed=seed)
+        for truth, step in matched(trial, of_type(analyse(trial), "step")):
+            errors += [
+                step["strike_time_s"] - truth.strike_s,
+                step["toe_off_time_s"] - truth.toe_off_s,
+            ]
+    assert np.median(np.abs(errors)) * 60 <= QUARTER_FRAME
 
 
 @pytest.mark.parametrize("treadmill", [True, False])
@@ -169,6 +206,33 @@ def test_far_foot_steps_are_low_confidence_with_their_visibility() -> None:
     assert np.mean([s["foot_visibility"] for s in far]) < np.mean(
         [s["foot_visibility"] for s in near]
     )
+
+
+def test_a_contact_hidden_at_its_strike_is_no_step_but_counted_unseen() -> None:
+    trial = run(runner(13), steps=24, camera=Camera(fps=60), seed=13, far_leg_occlusion=False)
+    hidden = [t for t in trial.steps if t.foot == "right"][5]
+    rows = [Landmark.RIGHT_ANKLE, Landmark.RIGHT_HEEL, Landmark.RIGHT_FOOT_INDEX]
+    for sample in trial.samples:
+        if hidden.strike_s - 0.12 <= sample.timestamp_s <= hidden.strike_s + 0.05:
+            assert sample.landmarks is not None
+            sample.landmarks[rows, 3] = 0.1
+    events = analyse(trial)
+    steps = of_type(events, "step")
+    others = [seen and t is not hidden for t, seen in zip(trial.steps, trial.in_view, strict=True)]
+    pairs = matched(replace(trial, in_view=others), steps)  # every other step, none made up
+    assert hidden not in [t for t, _ in pairs]
+    (bout,) = of_type(events, "bout_summary")
+    assert bout["unseen_steps"] == 1
+    assert bout["steps"] == len(steps)
+
+
+def test_unseen_steps_follow_from_the_feet_alternating() -> None:
+    assert unseen_between(0.7, same_foot=True, step_time_s=0.35) == 1
+    assert unseen_between(0.35, same_foot=False, step_time_s=0.35) == 0
+    assert unseen_between(1.06, same_foot=False, step_time_s=0.35) == 2
+    assert unseen_between(1.4, same_foot=True, step_time_s=0.35) == 3
+    assert unseen_between(0.7, same_foot=True, step_time_s=None) == 1
+    assert unseen_between(0.7, same_foot=False, step_time_s=None) == 0
 
 
 @pytest.mark.parametrize("treadmill", [True, False])
