@@ -42,6 +42,8 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from kinestream import wire
 from kinestream.events import AnalysisEvent, frame_updates
+from kinestream.flows import snapshots
+from kinestream.flows.stream_logic import StreamSnapshot
 from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
 from kinestream.operators.metric_batches import METRIC_INTERVAL_S
 from kinestream.operators.pose import PoseSample
@@ -195,9 +197,11 @@ class LatencyCollector(threading.Thread):
 
 
 def pose_message(
-    sid: str, seq: int, base: PoseSample, fps: float
+    sid: str, seq: int, base: PoseSample, fps: float, capture_s: float | None = None
 ) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    sample = PoseSample(seq, time.time(), base.image_width, base.image_height, base.landmarks)
+    """A pose message captured at ``capture_s`` (default: now)."""
+    when = time.time() if capture_s is None else capture_s
+    sample = PoseSample(seq, when, base.image_width, base.image_height, base.landmarks)
     return wire.encode_pose(sid, sample, fps)
 
 
@@ -252,17 +256,21 @@ def passthrough(brokers: str, source: str, target: str, count: int) -> None:
 
 
 def fill_backlog(args: argparse.Namespace, topics: wire.Topics, template: list[PoseSample]) -> int:
-    """Produce the backlog: starts, ``--backlog`` poses over ``--backlog-streams`` streams,
-    ends naming their last frame; return the poses' count."""
+    """Produce the backlog: starts, ``--backlog`` poses over ``--backlog-streams`` streams
+    (captured ``1 / --fps`` apart, as a camera's), ends naming their last frame; return the
+    poses' count."""
     producer = Producer({"bootstrap.servers": args.brokers, "linger.ms": 20, **SINK_CONFIG})
     streams = args.backlog_streams
     frames = max(1, args.backlog // streams)
     ids = [f"backlog-{i}" for i in range(streams)]
     for sid in ids:
         produce_control(producer, topics, wire.StartMessage(sid, Sport.CMJ, 1.8))
+    first = time.time() - frames / args.fps
     for k in range(frames):
+        capture_s = first + k / args.fps
         for sid in ids:
-            key, value, headers = pose_message(sid, k, template[k % len(template)], args.fps)
+            base = template[k % len(template)]
+            key, value, headers = pose_message(sid, k, base, args.fps, capture_s)
             producer.produce(topics.poses, value, key, headers=list(headers))
         producer.poll(0)
     for sid in ids:
@@ -452,22 +460,28 @@ def run_churn(args: argparse.Namespace, template: list[PoseSample]) -> None:
 
 
 def snapshot_size(template: list[PoseSample]) -> None:
-    """Pickled size of a stream's analyzer, and what its snapshot costs: the per-stream step
-    deep-copies its state and Bytewax pickles the copy, for every stream that changed, at
-    every epoch's end."""
+    """Size of a stream's snapshot, and what it costs: the per-stream step pickles its state
+    (:mod:`kinestream.flows.snapshots`) for every stream that changed, at every epoch's end;
+    and, for comparison, the deep copy and standard pickle it used to take."""
     analyzer = StreamAnalyzer(StreamConfig("x", Sport.CMJ, 1.8))
     sizes = []
     for i, sample in enumerate(template):
         analyzer.process(sample)
         if i in (30, 300, len(template) - 1):
+            state = StreamSnapshot("x", None, analyzer, emitted=i)
             started = time.perf_counter()
             for _ in range(10):
-                size = len(pickle.dumps(copy.deepcopy(analyzer)))
-            sizes.append((i + 1, size, (time.perf_counter() - started) / 10 * 1e3))
+                size = len(snapshots.dumps(state))
+            ms = (time.perf_counter() - started) / 10 * 1e3
+            started = time.perf_counter()
+            for _ in range(10):
+                pickle.dumps(copy.deepcopy(state))
+            sizes.append((i + 1, size, ms, (time.perf_counter() - started) / 10 * 1e3))
     print(
-        "analyzer snapshot after N frames: "
+        "stream snapshot after N frames: "
         + ", ".join(
-            f"{n}: {b} bytes pickled, {ms:.2f} ms to copy and pickle" for n, b, ms in sizes
+            f"{n}: {b} bytes, {ms:.2f} ms (deep copy + pickle: {old:.2f} ms)"
+            for n, b, ms, old in sizes
         ),
         flush=True,
     )
