@@ -104,7 +104,7 @@ def measure(streams: int, frames: int, max_frame_streams: int, rounds: int) -> d
 
 def main(argv: list[str] | None = None) -> None:
     """Measure each stream count in a fresh process and print a table."""
-    from kinestream.flows.budget import DEFAULT_MAX_FRAME_STREAMS
+    from kinestream.flows.budget import MEDIAPIPE_MAX_FRAME_STREAMS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 10, 50])
@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--max-frame-streams",
         type=int,
-        default=DEFAULT_MAX_FRAME_STREAMS,
-        help=f"the worker's budget (default {DEFAULT_MAX_FRAME_STREAMS}, the flow's)",
+        default=MEDIAPIPE_MAX_FRAME_STREAMS,
+        help=f"the worker's budget (default {MEDIAPIPE_MAX_FRAME_STREAMS}, the flow's)",
     )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args(argv)

@@ -27,10 +27,19 @@ dead-letter topic (kinestream.deadletter) with its topic, partition and offset, 
 stream gets an error event (quarantined). So one message cannot make the flow die on every
 restart.
 
-Frames mode holds a pose estimator (about 110 MiB) per stream it analyses: a worker runs at
-most ``--max-frame-streams`` frame streams at once (default 14: a 2 GiB budget per worker,
-400 MiB of it for the process itself); one more gets an error event (frame_streams_full)
-and is ended.
+Frames mode (the frames topic, unless --no-frames) estimates poses in the flow. With
+--pose onnx (the default) the frames of many streams are gathered into batches of at most
+16 frames, one per stream, that wait at most 20 ms, and BlazePose runs each batch on ONNX
+Runtime (the models once per process) on --device: cuda when onnxruntime offers CUDA (the
+onnxruntime-gpu package), else cpu; the same code on both. A stream keeps at most 2 frames
+waiting: when inference falls behind, its oldest waiting frame is dropped (frames skipped
+evenly), with a quality_warning (frame_dropped). The stage is split into --pose-buckets
+keys that Bytewax routes to workers (default: the number of workers). With --pose
+mediapipe each stream runs its own MediaPipe graph (about 110 MiB each).
+
+A worker runs at most --max-frame-streams frame streams at once (default 512 with onnx,
+14 with mediapipe: a 2 GiB budget per worker; see kinestream.flows.budget); one more gets
+an error event (frame_streams_full) and is ended.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kinestream.flows.budget import DEFAULT_MAX_FRAME_STREAMS
+from kinestream.flows.budget import MEDIAPIPE_MAX_FRAME_STREAMS, ONNX_MAX_FRAME_STREAMS
 from kinestream.flows.inflight import DEFAULT_QUARANTINE_AFTER
 
 
@@ -100,11 +109,33 @@ def add_flow_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     flow.add_argument("--no-frames", action="store_true", help="do not consume the frames topic")
     flow.add_argument(
+        "--pose",
+        choices=("onnx", "mediapipe"),
+        default=env("KINESTREAM_POSE") or "onnx",
+        help="frames mode's pose estimation: onnx, batched across streams, or mediapipe, a "
+        "graph per stream (default: $KINESTREAM_POSE, else onnx)",
+    )
+    flow.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default=env("KINESTREAM_DEVICE") or None,
+        help="where --pose onnx runs (default: $KINESTREAM_DEVICE, else cuda when onnxruntime "
+        "offers CUDA, else cpu)",
+    )
+    flow.add_argument(
+        "--pose-buckets",
+        type=int,
+        default=int(env("KINESTREAM_POSE_BUCKETS") or 0) or None,
+        help="keys the batched pose stage is split into, each one batcher on one worker "
+        "(default: $KINESTREAM_POSE_BUCKETS, else the number of workers)",
+    )
+    flow.add_argument(
         "--max-frame-streams",
         type=int,
-        default=int(env("KINESTREAM_MAX_FRAME_STREAMS") or DEFAULT_MAX_FRAME_STREAMS),
-        help="frame streams (one pose estimator each, about 110 MiB) a worker runs at once "
-        f"(default {DEFAULT_MAX_FRAME_STREAMS}, or $KINESTREAM_MAX_FRAME_STREAMS)",
+        default=int(limit) if (limit := env("KINESTREAM_MAX_FRAME_STREAMS")) else None,
+        help="frame streams a worker runs at once (default: $KINESTREAM_MAX_FRAME_STREAMS, "
+        f"else {ONNX_MAX_FRAME_STREAMS} with onnx, {MEDIAPIPE_MAX_FRAME_STREAMS} with "
+        "mediapipe)",
     )
     flow.add_argument(
         "--quarantine-after",
@@ -139,6 +170,7 @@ def run_flow_command(args: argparse.Namespace) -> int:
     from bytewax.run import cli_main
 
     from kinestream.flows.analysis import FlowSettings, build_flow
+    from kinestream.flows.pose_stage import PoseStageSettings
     from kinestream.flows.stream_logic import StreamSettings
     from kinestream.wire import Topics
 
@@ -148,13 +180,22 @@ def run_flow_command(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         print("kinestream flow: --batch-size must be at least 1", file=sys.stderr)
         return 2
-    if args.max_frame_streams < 0 or args.quarantine_after < 1:
+    if (args.max_frame_streams or 0) < 0 or args.quarantine_after < 1:
         print(
             "kinestream flow: --max-frame-streams must be 0 or more and --quarantine-after "
             "at least 1",
             file=sys.stderr,
         )
         return 2
+    if args.pose_buckets is not None and args.pose_buckets < 1:
+        print("kinestream flow: --pose-buckets must be at least 1", file=sys.stderr)
+        return 2
+    if args.device == "cuda":
+        from kinestream.operators.blazepose.runtime import cuda_available
+
+        if not cuda_available():
+            print("kinestream flow: --device cuda needs onnxruntime-gpu and CUDA", file=sys.stderr)
+            return 2
     if args.database_url is not None:
         from kinestream.store.migrations import schema_problem
 
@@ -162,6 +203,8 @@ def run_flow_command(args: argparse.Namespace) -> int:
         if problem is not None:
             print(f"kinestream flow: {problem}", file=sys.stderr)
             return 2
+    workers = args.workers_per_process * (len(args.addresses.split(";")) if args.addresses else 1)
+    buckets = args.pose_buckets or workers
     settings = FlowSettings(
         brokers=tuple(b.strip() for b in args.brokers.split(",") if b.strip()),
         topics=Topics.from_env(prefix=args.topic_prefix),
@@ -169,8 +212,11 @@ def run_flow_command(args: argparse.Namespace) -> int:
         frames=not args.no_frames,
         from_end=args.from_end,
         tail=not args.stop_at_end,
+        pose=args.pose,
+        pose_stage=PoseStageSettings(device=args.device, buckets=buckets),
         stream=StreamSettings(
-            idle_timeout_s=args.idle_timeout_s, max_frame_streams=args.max_frame_streams
+            idle_timeout_s=args.idle_timeout_s,
+            max_frame_streams=args.max_frame_streams,
         ),
         kafka_batch_size=args.batch_size,
         inflight_dir=args.recovery_dir / "inflight" if args.recovery_dir is not None else None,

@@ -55,7 +55,7 @@ from kinestream import wire
 from kinestream.connectors.database import DatabaseSink, RefusalOutlet
 from kinestream.connectors.jpeg import decode_jpeg
 from kinestream.events import AnalysisEvent
-from kinestream.flows.budget import DEFAULT_MAX_FRAME_STREAMS
+from kinestream.flows.budget import PoseBackend
 from kinestream.flows.inflight import (
     DEFAULT_QUARANTINE_AFTER,
     Identity,
@@ -63,6 +63,7 @@ from kinestream.flows.inflight import (
     crash_hook_from_env,
     identity_of,
 )
+from kinestream.flows.pose_stage import PoseStageSettings, batched_poses
 from kinestream.flows.stream_logic import (
     Analyzer,
     AnalyzerFactory,
@@ -94,7 +95,11 @@ class FlowSettings:
     topics: wire.Topics = field(default_factory=wire.Topics)
     database_url: str | None = None
     frames: bool = True
-    """Also consume the frames topic and estimate poses (MediaPipe) in the flow."""
+    """Also consume the frames topic and estimate poses in the flow."""
+    pose: PoseBackend = "onnx"
+    """Frames mode's poses: ``onnx``, frames of many streams batched through BlazePose on
+    ONNX Runtime (:mod:`kinestream.flows.pose_stage`); ``mediapipe``, a graph per stream."""
+    pose_stage: PoseStageSettings = field(default_factory=PoseStageSettings)
     from_end: bool = False
     """Without recovery state, start at the topics' end instead of their beginning."""
     tail: bool = True
@@ -125,7 +130,9 @@ class FlowSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FlowSettings:
         """Read ``KINESTREAM_KAFKA`` (comma-separated brokers), ``KINESTREAM_DATABASE_URL``,
         ``KINESTREAM_TOPIC_*``, ``KINESTREAM_FRAMES`` (``0`` to skip frames),
-        ``KINESTREAM_IDLE_TIMEOUT_S``, ``KINESTREAM_MAX_FRAME_STREAMS`` and
+        ``KINESTREAM_IDLE_TIMEOUT_S``, ``KINESTREAM_MAX_FRAME_STREAMS``,
+        ``KINESTREAM_POSE`` (``onnx`` or ``mediapipe``), ``KINESTREAM_DEVICE`` (``cpu`` or
+        ``cuda``; default: CUDA when available), ``KINESTREAM_POSE_BUCKETS`` and
         ``KINESTREAM_FROM_END`` (``1``)."""
         env = os.environ if environ is None else environ
         brokers = tuple(
@@ -134,15 +141,29 @@ class FlowSettings:
         stream = StreamSettings(
             idle_timeout_s=float(env.get("KINESTREAM_IDLE_TIMEOUT_S", "30")),
             end_grace_s=float(env.get("KINESTREAM_END_GRACE_S", "5")),
-            max_frame_streams=int(
-                env.get("KINESTREAM_MAX_FRAME_STREAMS", str(DEFAULT_MAX_FRAME_STREAMS))
+            max_frame_streams=(
+                int(env["KINESTREAM_MAX_FRAME_STREAMS"])
+                if env.get("KINESTREAM_MAX_FRAME_STREAMS")
+                else None
             ),
+        )
+        pose, device = env.get("KINESTREAM_POSE", "onnx"), env.get("KINESTREAM_DEVICE", "")
+        if pose not in ("onnx", "mediapipe") or device not in ("", "cpu", "cuda"):
+            raise ValueError(
+                f"KINESTREAM_POSE must be onnx or mediapipe and KINESTREAM_DEVICE cpu or cuda, "
+                f"got {pose!r} and {device!r}"
+            )
+        pose_stage = PoseStageSettings(
+            device="cuda" if device == "cuda" else "cpu" if device == "cpu" else None,
+            buckets=int(env.get("KINESTREAM_POSE_BUCKETS", "1")),
         )
         return cls(
             brokers=brokers,
             topics=wire.Topics.from_env(env),
             database_url=env.get("KINESTREAM_DATABASE_URL") or None,
             frames=env.get("KINESTREAM_FRAMES", "1") != "0",
+            pose="mediapipe" if pose == "mediapipe" else "onnx",
+            pose_stage=pose_stage,
             from_end=env.get("KINESTREAM_FROM_END", "0") == "1",
             stream=stream,
         )
@@ -160,6 +181,7 @@ class FlowIO:
     deadletter: Sink[OutMessage] | None = None
     analyzer_factory: AnalyzerFactory | None = None
     estimator_factory: EstimatorFactory | None = None
+    """A per-stream pose estimator for frames mode, instead of the settings' ``pose``."""
 
 
 # --- steps -------------------------------------------------------------------------------
@@ -315,7 +337,8 @@ def default_analyzer_factory(start: wire.StartMessage) -> Analyzer:
 
 
 def default_estimator_factory() -> PoseEstimator:
-    """Build a MediaPipe pose estimator (one per stream, rebuilt after a resume)."""
+    """Build a MediaPipe pose estimator (``pose="mediapipe"``: one per stream, rebuilt after
+    a resume)."""
     from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator
 
     estimator: PoseEstimator = MediaPipePoseEstimator()
@@ -369,9 +392,11 @@ def build_flow(settings: FlowSettings, io: FlowIO | None = None) -> Dataflow:
         deadletter = io.deadletter or _kafka_sink(settings, settings.topics.deadletter)
         op.output("deadletter_out", letters, deadletter)
 
+    frames = settings.frames and (settings.pose == "mediapipe" or io.estimator_factory is not None)
+    if settings.frames and not frames:  # frames become poses in the batched stage
+        items = batched_poses("pose_stage", items, settings.pose_stage, settings.stream, inflight)
     measured = op.flat_map_batch("measure", items, measure_poses)
     keyed = op.key_on("key_by_stream", measured, lambda item: item[0])
-    frames = settings.frames
     builder = stream_logic_builder(
         io.analyzer_factory or default_analyzer_factory,
         settings.stream,

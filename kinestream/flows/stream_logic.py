@@ -6,7 +6,12 @@ lifecycle:
 - a ``start`` control message opens the session and builds the analyzer (a start whose
   parameters do not suit its sport is an ``error`` event, code ``bad_start``, and opens
   nothing);
-- pose samples (or frames, turned into poses by a per-stream estimator) go to the analyzer;
+- pose samples go to the analyzer: a client's, or those the batched pose stage made of a
+  stream's frames (:mod:`kinestream.flows.pose_stage`), or frames turned into poses here by
+  a per-stream estimator (``--pose mediapipe``);
+- a :class:`FrameIssue` of the pose stage (a frame it could not turn into a pose, or
+  dropped) becomes that frame's ``error`` or ``quality_warning`` event, in its place among
+  the stream's samples;
 - an ``end`` control message finishes the analyzer (``finish("end")``). When the end
   names a ``last_seq`` the stream has not reached yet (control and poses travel on
   different topics, so the end may overtake the last poses), the step waits for that frame
@@ -21,9 +26,9 @@ lifecycle:
   ``pose_estimation_failed``) and the stream goes on; an exception in the stream's analysis
   is an ``error`` event (``analysis_failed``) and ends the stream with that reason (its
   analyzer's state may be half updated), with a ``session_summary``;
-- frames mode runs one pose estimator per stream (about :data:`ESTIMATOR_MEMORY_MIB` MiB
-  each): a worker runs at most ``max_frame_streams`` of them (see
-  :data:`DEFAULT_MAX_FRAME_STREAMS`); a frame stream past that gets an ``error`` event
+- frames mode with a per-stream estimator (about :data:`ESTIMATOR_MEMORY_MIB` MiB each)
+  runs at most ``max_frame_streams`` of them a worker (see :mod:`kinestream.flows.budget`);
+  a frame stream past that (here or in the pose stage) gets an ``error`` event
   (``frame_streams_full``) and is ended with that reason. An ended stream closes its
   estimator at once;
 - capture times must be Unix seconds (they become the stored times): a stream whose first
@@ -57,7 +62,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -66,8 +71,8 @@ from bytewax.operators import StatefulLogic
 from kinestream.events import AnalysisEvent
 from kinestream.flows import snapshots
 from kinestream.flows.budget import (
-    DEFAULT_MAX_FRAME_STREAMS,
     ESTIMATOR_MEMORY_MIB,
+    MEDIAPIPE_MAX_FRAME_STREAMS,
     FrameStreamBudget,
 )
 from kinestream.flows.inflight import (
@@ -124,7 +129,20 @@ class BadMessage:
     """A quarantined message, for the ``deadletter`` topic (see ``inflight``)."""
 
 
-StreamInput = StartMessage | EndMessage | PoseSample | Frame | BadMessage
+@dataclass(frozen=True, slots=True)
+class FrameIssue:
+    """A frame the pose stage turned into no pose: its ``error`` (``bad_frame``,
+    ``too_large``, ``pose_estimation_failed``, ``frame_streams_full``) or
+    ``quality_warning`` (``frame_dropped``) event, with the frame's seq and capture time."""
+
+    seq: int
+    timestamp_s: float
+    event_type: Literal["error", "quality_warning"]
+    code: str
+    message: str
+
+
+StreamInput = StartMessage | EndMessage | PoseSample | Frame | FrameIssue | BadMessage
 """What the step receives for one stream id."""
 
 KeyedInput = tuple[str, StreamInput]
@@ -140,8 +158,9 @@ class StreamSettings:
     max_pending: int = 3000
     """Samples held for a stream whose start has not arrived: 100 s at 30 fps (a catch-up
     after downtime reads poses and control at different paces, so hold generously)."""
-    max_frame_streams: int = DEFAULT_MAX_FRAME_STREAMS
-    """Frame streams (each with its own pose estimator) one worker runs at once."""
+    max_frame_streams: int | None = None
+    """Frame streams one worker runs at once (``None``: the pose backend's default,
+    :func:`~kinestream.flows.budget.default_max_frame_streams`)."""
 
 
 @dataclass(slots=True)
@@ -151,7 +170,7 @@ class StreamSnapshot:
     stream_id: str = ""
     session: StartMessage | None = None
     analyzer: Analyzer | None = None
-    pending: tuple[PoseSample | Frame, ...] = ()
+    pending: tuple[PoseSample | Frame | FrameIssue, ...] = ()
     end: EndMessage | None = None
     highest_seq: int = -1
     reported_no_start: bool = False
@@ -352,7 +371,7 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StoredState]):
             },
         )
 
-    def _hold(self, item: PoseSample | Frame) -> list[SessionEvent]:
+    def _hold(self, item: PoseSample | Frame | FrameIssue) -> list[SessionEvent]:
         pending = (*self.state.pending, item)
         out: list[SessionEvent] = []
         if len(pending) > self.settings.max_pending:
@@ -371,7 +390,9 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StoredState]):
             return []
         return self._no_start_error(self.state.pending[-1], "no input for the idle timeout")
 
-    def _no_start_error(self, item: PoseSample | Frame | None, why: str) -> list[SessionEvent]:
+    def _no_start_error(
+        self, item: PoseSample | Frame | FrameIssue | None, why: str
+    ) -> list[SessionEvent]:
         seq = item.seq if item is not None else -1
         capture = item.timestamp_s if item is not None else 0.0
         event = AnalysisEvent(
@@ -388,7 +409,7 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StoredState]):
 
     # -- analysis ---------------------------------------------------------------------------
 
-    def _analyse_held(self, item: PoseSample | Frame) -> list[SessionEvent]:
+    def _analyse_held(self, item: PoseSample | Frame | FrameIssue) -> list[SessionEvent]:
         """Analyse a sample held until the start came, unless a worker died on it."""
         inflight = self.inflight
         if inflight is None:
@@ -406,9 +427,11 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StoredState]):
             self._test_crash(identity)
         return self._analyse(item)
 
-    def _analyse(self, item: PoseSample | Frame) -> list[SessionEvent]:
+    def _analyse(self, item: PoseSample | Frame | FrameIssue) -> list[SessionEvent]:
         analyzer = self.state.analyzer
         assert analyzer is not None
+        if isinstance(item, FrameIssue):
+            return self._frame_issue(item)
         if isinstance(item, Frame):
             sample_or_error = self._estimate(item)
             if isinstance(sample_or_error, AnalysisEvent):
@@ -431,6 +454,18 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StoredState]):
         if first and sample.timestamp_s < EARLIEST_UNIX_S:
             events.insert(0, self._relative_clock_warning(sample))
         return self._out(events)
+
+    def _frame_issue(self, issue: FrameIssue) -> list[SessionEvent]:
+        """The pose stage's word on a frame: its event; the frame counts as reached (an
+        end naming it as the last need not wait for it)."""
+        self.state.highest_seq = max(self.state.highest_seq, issue.seq)
+        payload = {"code": issue.code, "message": issue.message}
+        event = AnalysisEvent(
+            issue.event_type, self.stream_id, issue.seq, issue.timestamp_s, payload
+        )
+        if issue.code == "frame_streams_full":
+            return self._finish("frame_streams_full", [event])
+        return self._out([event])
 
     def _error(
         self, seq: int, code: str, message: str, capture_time_s: float = 0.0
@@ -534,7 +569,9 @@ def stream_logic_builder(
 
     The frame streams' budget (``settings.max_frame_streams``) is shared by the streams of
     each worker."""
-    budget = FrameStreamBudget(settings.max_frame_streams) if estimator_factory else None
+    limit = settings.max_frame_streams
+    limit = MEDIAPIPE_MAX_FRAME_STREAMS if limit is None else limit
+    budget = FrameStreamBudget(limit) if estimator_factory else None
 
     def build(resume: StoredState | None) -> StreamLogic:
         state = snapshots.loads(resume) if isinstance(resume, bytes) else resume

@@ -1,0 +1,316 @@
+"""Frames mode's batched pose inference: frames of many streams, one BlazePose run a batch.
+
+:func:`batched_poses` sends the frames (and ends) of the flow through a stateful step keyed
+by a bucket of the stream id (:func:`bucket_of`, ``buckets`` keys: Bytewax routes each
+bucket to one worker, so scale-out is its own). A bucket's :class:`PoseStage` holds a
+:class:`~kinestream.operators.blazepose.batcher.PoseBatcher` of its streams' tracks and
+waiting frames, kept as JPEG bytes and decoded only for the batch that runs them, and runs
+the batches on :func:`~kinestream.operators.onnx_pose.shared_blazepose` (the ONNX Runtime
+sessions once per process, on the CPU or CUDA). It passes on, as ``(stream id, item)``:
+
+- each frame's :class:`~kinestream.operators.pose.PoseSample`, a stream's in the order its
+  frames came (one frame per stream a batch), for the per-stream step, unchanged;
+- a :class:`~kinestream.flows.stream_logic.FrameIssue` for a frame that gave no pose: an
+  ``error`` for one the JPEG decoder refused (its codes: ``bad_frame``, ``too_large``),
+  whose batch failed (``pose_estimation_failed``) or of a stream past the worker's budget
+  (``frame_streams_full``, :mod:`kinestream.flows.budget`), a ``quality_warning``
+  (``frame_dropped``) for a frame dropped by backpressure;
+- a stream's :class:`~kinestream.wire.EndMessage` once its waiting frames are through (so
+  the end never overtakes them here); the stage then forgets the stream, as it does one
+  without frames for ``idle_timeout_s``.
+
+Batches (:class:`~kinestream.operators.blazepose.batcher.BatchPolicy`): at most 16 frames,
+one per stream; due when 16 streams wait or the oldest frame has waited 20 ms
+(``notify_at``). Backpressure: a stream keeps at most 2 waiting frames, and a new one drops
+its oldest. When inference falls behind, each stream skips frames evenly, each skipped
+frame is a ``quality_warning`` (and a gap in the stream's seqs, which its analysis counts
+as dropped), and no queue grows: a bucket holds at most 2 JPEGs per stream. Frames mode
+is live: a backlog of frames (a flow started at the topic's beginning) is skipped the same
+way; ``kinestream analyze`` analyses a recording's every frame.
+
+The snapshot is a :class:`StageState`: the batcher (tracks, waiting JPEGs) and the streams'
+last frame times; the models are rebuilt, not snapshotted.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+
+import bytewax.operators as op
+import numpy as np
+import numpy.typing as npt
+from bytewax.dataflow import Stream
+from bytewax.operators import StatefulLogic
+
+from kinestream.connectors.jpeg import decode_jpeg
+from kinestream.flows.budget import ONNX_MAX_FRAME_STREAMS, FrameStreamBudget
+from kinestream.flows.inflight import KIND_FRAME, InflightLog
+from kinestream.flows.stream_logic import FrameIssue, JpegDecoder, KeyedInput, StreamSettings
+from kinestream.operators.blazepose.batcher import BatchPolicy, PoseBatcher, WaitingFrame
+from kinestream.operators.blazepose.runtime import BlazePose, Device, PoseRequest, default_device
+from kinestream.operators.blazepose.tracking import PoseTrack
+from kinestream.operators.onnx_pose import shared_blazepose
+from kinestream.operators.pose import PoseSample
+from kinestream.wire import EndMessage, Frame
+
+_log = logging.getLogger(__name__)
+
+StageInput = tuple[str, Frame | EndMessage]
+"""What the stage receives: a frame or an end, with its stream id."""
+Clock = Callable[[], float]
+"""Unix seconds now."""
+
+DEFAULT_BUCKETS: Final = 1
+
+
+def bucket_of(stream_id: str, buckets: int) -> str:
+    """The stage key of a stream: one of ``buckets``, the same on every worker."""
+    return str(zlib.crc32(stream_id.encode()) % buckets)
+
+
+@dataclass(frozen=True, slots=True)
+class PoseStageSettings:
+    """How frames mode's pose stage runs."""
+
+    device: Device | None = None
+    """``None``: CUDA when onnxruntime offers it, else the CPU."""
+    policy: BatchPolicy = field(default_factory=BatchPolicy)
+    buckets: int = DEFAULT_BUCKETS
+    """Keys the stage is split into, each one batcher on one worker: about the number of
+    workers (more spread the streams more evenly, fewer make fuller batches)."""
+
+    def __post_init__(self) -> None:
+        if self.buckets < 1:
+            raise ValueError(f"the pose stage needs at least one bucket, got {self.buckets}")
+
+
+@dataclass(slots=True)
+class StageState:
+    """The recoverable state of one bucket: plain, picklable values only."""
+
+    batcher: PoseBatcher[bytes]
+    seen: dict[str, float] = field(default_factory=dict)
+    """Streams holding a place in the budget, with their last frame's arrival time."""
+    refused: dict[str, float] = field(default_factory=dict)
+    """Streams refused a place, with their last frame's arrival time."""
+    ends: dict[str, EndMessage] = field(default_factory=dict)
+    """Ends waiting for their stream's waiting frames."""
+
+
+def _utc_datetime(unix_s: float) -> datetime:
+    return datetime.fromtimestamp(unix_s, UTC)
+
+
+@dataclass
+class PoseStage(StatefulLogic[StageInput, KeyedInput, StageState]):
+    """Bytewax stateful logic of one bucket of streams; see the module docstring."""
+
+    state: StageState
+    blazepose: Callable[[], BlazePose]
+    """The worker's models (built on the first batch, shared by the buckets)."""
+    jpeg_decoder: JpegDecoder
+    idle_timeout_s: float
+    budget: FrameStreamBudget | None = None
+    inflight: InflightLog | None = None
+    clock: Clock = time.time
+
+    def on_item(self, value: StageInput) -> tuple[Iterable[KeyedInput], bool]:
+        """Queue a frame (running what is due), or pass an end on after its frames."""
+        stream_id, item = value
+        now = self.clock()
+        if isinstance(item, EndMessage):
+            if stream_id in self.state.batcher.waiting:
+                self.state.ends[stream_id] = item
+                return self._run_due(now), StatefulLogic.RETAIN
+            self._forget(stream_id)
+            return [*self._run_due(now), (stream_id, item)], StatefulLogic.RETAIN
+        return [*self._add(stream_id, item, now), *self._run_due(now)], StatefulLogic.RETAIN
+
+    def on_notify(self) -> tuple[Iterable[KeyedInput], bool]:
+        """Run the batches that are due; forget streams idle for ``idle_timeout_s``."""
+        now = self.clock()
+        out = self._run_due(now)
+        cutoff = now - self.idle_timeout_s
+        state = self.state
+        for stream_id, last in [*state.seen.items(), *state.refused.items()]:
+            if last <= cutoff and stream_id not in state.batcher.waiting:
+                self._forget(stream_id)
+        return out, StatefulLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[KeyedInput], bool]:
+        """Input ended (finite sources): run every waiting frame."""
+        out: list[KeyedInput] = []
+        while self.state.batcher.due_at() is not None:
+            out.extend(self._run_batch())
+        return out, StatefulLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        """The next batch's deadline, or the earliest time a stream counts as idle."""
+        state = self.state
+        times = [t + self.idle_timeout_s for t in (*state.seen.values(), *state.refused.values())]
+        due = state.batcher.due_at()
+        if due is not None:
+            times.append(due)
+        return _utc_datetime(min(times)) if times else None
+
+    def snapshot(self) -> StageState:
+        """A copy of the picklable state (JPEG bytes are shared, not copied)."""
+        return copy.deepcopy(self.state)
+
+    # -- frames in ----------------------------------------------------------------------
+
+    def _add(self, stream_id: str, frame: Frame, now: float) -> list[KeyedInput]:
+        state = self.state
+        if stream_id in state.refused:
+            state.refused[stream_id] = now  # its per-stream step has ended it already
+            return []
+        if stream_id not in state.seen and self.budget is not None and not self.budget.acquire():
+            state.refused[stream_id] = now
+            limit = self.budget.limit
+            message = (
+                f"this worker already runs {limit} frame streams, its limit; the stream is "
+                "ended: send poses estimated on the client, or try again later"
+            )
+            return [(stream_id, _error(frame, "frame_streams_full", message))]
+        state.seen[stream_id] = now
+        waiting = WaitingFrame(frame.jpeg, frame.seq, frame.timestamp_s, now)
+        dropped = state.batcher.add(stream_id, waiting)
+        if dropped is None:
+            return []
+        message = (
+            f"frame {dropped.seq} was dropped: pose inference is behind, so this stream's "
+            f"frames are skipped evenly (at most {state.batcher.policy.max_waiting} wait)"
+        )
+        warning = FrameIssue(
+            dropped.seq, dropped.timestamp_s, "quality_warning", "frame_dropped", message
+        )
+        return [(stream_id, warning)]
+
+    def _forget(self, stream_id: str) -> None:
+        state = self.state
+        if state.seen.pop(stream_id, None) is not None and self.budget is not None:
+            self.budget.release()
+        state.refused.pop(stream_id, None)
+        state.ends.pop(stream_id, None)
+        state.batcher.end(stream_id)
+
+    # -- batches ------------------------------------------------------------------------
+
+    def _run_due(self, now: float) -> list[KeyedInput]:
+        out: list[KeyedInput] = []
+        while (due := self.state.batcher.due_at()) is not None and due <= now:
+            out.extend(self._run_batch())
+        return out
+
+    def _run_batch(self) -> list[KeyedInput]:
+        """Decode, estimate and pass on the next batch, with any end it lets through."""
+        batcher = self.state.batcher
+        batch = batcher.take()
+        results: list[PoseSample | FrameIssue | None] = []
+        requests: list[PoseRequest] = []
+        for stream_id, waiting, track in batch:
+            rgb = self._decode(stream_id, waiting)
+            if isinstance(rgb, FrameIssue):
+                results.append(rgb)
+            else:
+                results.append(None)
+                requests.append(PoseRequest(track, rgb, waiting.seq, waiting.timestamp_s))
+        estimated = iter(self._estimate(requests))
+        out: list[KeyedInput] = []
+        for (stream_id, waiting, _), result in zip(batch, results, strict=True):
+            if result is None:
+                pose = next(estimated)
+                if isinstance(pose, tuple):
+                    sample, next_track = pose
+                    batcher.finish(stream_id, next_track)
+                    result = sample
+                else:
+                    result = _error(waiting, "pose_estimation_failed", pose)
+            out.append((stream_id, result))
+            end = self.state.ends.get(stream_id)
+            if end is not None and stream_id not in batcher.waiting:
+                self._forget(stream_id)
+                out.append((stream_id, end))
+        return out
+
+    def _decode(
+        self, stream_id: str, waiting: WaitingFrame[bytes]
+    ) -> npt.NDArray[np.uint8] | FrameIssue:
+        inflight = self.inflight
+        if inflight is not None:  # a JPEG that kills the decoder is quarantined next start
+            inflight.begin((stream_id, KIND_FRAME, waiting.seq))
+        try:
+            return self.jpeg_decoder(waiting.pixels)
+        except Exception as exc:  # cv2.error as well as the decoder's own refusals
+            return _error(waiting, getattr(exc, "code", "bad_frame"), str(exc))
+        finally:
+            if inflight is not None:
+                inflight.end()
+
+    def _estimate(self, requests: list[PoseRequest]) -> list[tuple[PoseSample, PoseTrack] | str]:
+        """Each request's (pose, next track), or the reason the batch failed."""
+        if not requests:
+            return []
+        try:
+            return list(self.blazepose().estimate_batch(requests))
+        except Exception as exc:
+            _log.exception("a pose batch of %d frames failed", len(requests))
+            return [f"{type(exc).__name__}: {exc}"[:500]] * len(requests)
+
+
+def _error(frame: Frame | WaitingFrame[bytes], code: str, message: str) -> FrameIssue:
+    return FrameIssue(frame.seq, frame.timestamp_s, "error", code, message)
+
+
+def pose_stage_builder(
+    settings: PoseStageSettings,
+    blazepose: Callable[[], BlazePose],
+    jpeg_decoder: JpegDecoder,
+    idle_timeout_s: float,
+    max_frame_streams: int,
+    inflight: InflightLog | None = None,
+) -> Callable[[StageState | None], PoseStage]:
+    """Return the builder Bytewax's ``stateful`` operator calls for each bucket; the frame
+    streams' budget is shared by the buckets of each worker."""
+    budget = FrameStreamBudget(max_frame_streams)
+
+    def build(resume: StageState | None) -> PoseStage:
+        state = resume if resume is not None else StageState(PoseBatcher(settings.policy))
+        for _ in state.seen:  # a resumed bucket's streams hold their places again
+            budget.acquire()
+        return PoseStage(state, blazepose, jpeg_decoder, idle_timeout_s, budget, inflight)
+
+    return build
+
+
+def batched_poses(
+    step_id: str,
+    items: Stream[KeyedInput],
+    settings: PoseStageSettings,
+    stream: StreamSettings,
+    inflight: InflightLog | None = None,
+) -> Stream[KeyedInput]:
+    """``items`` with every frame turned into its pose (or issue) by the stage, ends after
+    their stream's frames; everything else passes by."""
+    limit = stream.max_frame_streams
+    builder = pose_stage_builder(
+        settings,
+        functools.partial(shared_blazepose, settings.device or default_device()),
+        decode_jpeg,
+        stream.idle_timeout_s,
+        ONNX_MAX_FRAME_STREAMS if limit is None else limit,
+        inflight,
+    )
+    buckets = settings.buckets
+    split = op.branch(f"{step_id}_frames", items, lambda kv: isinstance(kv[1], Frame | EndMessage))
+    keyed = op.key_on(f"{step_id}_bucket", split.trues, lambda kv: bucket_of(kv[0], buckets))
+    staged = op.key_rm(f"{step_id}_unkey", op.stateful(step_id, keyed, builder))  # type: ignore[arg-type]
+    return op.merge(f"{step_id}_merge", staged, split.falses)
