@@ -323,12 +323,7 @@ class JumpMachine(ABC):
         if not self.rolls_show():
             return crossing
         start = max(i - 1, 0)
-        fastest = self.fastest_step(frames[start : start + self.contact_steps() + 1], 1.0)
-        if fastest is None:
-            return crossing
-        before, after = fastest
-        lower = before.time_s - (after.time_s - before.time_s)
-        return min(max(crossing, lower), after.time_s)
+        return self.roll_checked(frames, start, start + self.contact_steps(), crossing, True)
 
     def refine_touchdown(self, provisional_s: float | None = None) -> float:
         """Sub-frame touchdown instant from the last airborne frames before contact.
@@ -358,13 +353,29 @@ class JumpMachine(ABC):
         if not self.rolls_show():
             return crossing
         end = min(i + 1, len(frames) - 1)
-        steps = self.contact_steps()
-        fastest = self.fastest_step(frames[max(end - steps, 0) : end + 1], -1.0)
-        if fastest is None:
+        return self.roll_checked(frames, end - self.contact_steps(), end, crossing, False)
+
+    def roll_checked(
+        self, frames: list[Frame], first: int, last: int, crossing: float, rising: bool
+    ) -> float:
+        """A takeoff (``rising``) or touchdown ``crossing`` kept to the step of
+        ``frames[first:last + 1]`` in which the feet moved fastest (:meth:`fastest_step`)
+        or the step next to it on the ground's side.
+
+        Before a takeoff a foot may roll on the surface (the heel rising, a landmark on the
+        toes lifting with it), and after a landing on the toes the heel comes down: slower
+        motion that a ballistic fit through the first (last) airborne points extends to
+        the floor a frame or two too early (late). The contact lies in the fastest step or
+        next to it (the ground's side of a step moves slower, partly on the surface).
+        """
+        found = self.fastest_step(frames[max(first, 0) : last + 1], 1.0 if rising else -1.0)
+        if found is None:
             return crossing
-        before, after = fastest
-        upper = after.time_s + (after.time_s - before.time_s)
-        return min(max(crossing, before.time_s), upper)
+        before, after = found
+        step = after.time_s - before.time_s
+        if rising:
+            return min(max(crossing, before.time_s - step), after.time_s)
+        return min(max(crossing, before.time_s), after.time_s + step)
 
     def rolls_show(self) -> bool:
         """Whether takeoff and touchdown are kept to the feet's fastest step (see
@@ -384,16 +395,9 @@ class JumpMachine(ABC):
     @staticmethod
     def fastest_step(frames: list[Frame], sign: float) -> tuple[Frame, Frame] | None:
         """The step between ``frames`` in which the feet moved fastest up (``sign`` 1) or
-        down (-1); ``None`` without two visible feet ``CONTACT_STEP_S`` apart.
-
-        The feet move fastest just after they leave the surface and just before they
-        meet it: a planted foot only rolls (a heel rising in a push-off, a toe landing
-        first), which a foot landmark shows as a slower rise or fall. So the contact lies
-        in that step or the one on the ground's side of it, whatever the landmark's level
-        at the instant (a frontal view's toe landmark stands centimetres above the floor
-        while the heel is up). A step spans at least ``CONTACT_STEP_S``, so that landmark
-        noise (millimetres) stays far below the feet's motion in it (centimetres).
-        """
+        down (-1); ``None`` without two visible feet ``CONTACT_STEP_S`` apart. A step spans
+        at least ``CONTACT_STEP_S``, so that landmark noise (millimetres) stays far below
+        the feet's motion in it (centimetres)."""
         seen = [f for f in frames if not math.isnan(f.foot_m)]
         best: tuple[float, Frame, Frame] | None = None
         j = 0
