@@ -10,13 +10,16 @@ import functools
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
+from confluent_kafka import Producer
 
 from kinestream import wire
 from kinestream.connectors.jpeg import decode_jpeg, encode_jpeg
 from kinestream.connectors.video import read_frames
+from kinestream.events import AnalysisEvent
 from kinestream.flows.budget import FrameStreamBudget
 from kinestream.flows.pose_stage import (
     PoseStage,
@@ -30,8 +33,11 @@ from kinestream.operators.blazepose.batcher import BatchPolicy, PoseBatcher
 from kinestream.operators.blazepose.runtime import BlazePose, PoseRequest
 from kinestream.operators.blazepose.tracking import PoseTrack
 from kinestream.operators.pose import PoseSample
+from kinestream.sports import Sport
+from tests.flows.test_kafka_flow import _wait_for, consume_all, start_flow, topics_env
 from tests.footage import DEMO_CLIP, footage
 from tests.hostile_packets import jpeg_claiming
+from tests.kafka_topics import TopicFactory, fresh_topics
 
 T0 = 1_760_000_000.0
 PERSON_FROM = 8
@@ -299,3 +305,49 @@ def test_buckets_are_stable_and_spread_streams() -> None:
     assert bucket_of("cam-1", 8) == bucket_of("cam-1", 8)
     assert len({bucket_of(f"cam-{i}", 8) for i in range(100)}) == 8
     assert {bucket_of(f"cam-{i}", 1) for i in range(10)} == {"0"}
+
+
+def test_kinestream_flow_analyses_frames_on_the_onnx_stage_by_default(
+    kafka_bootstrap: str, topic_factory: TopicFactory, tmp_path: Path
+) -> None:
+    """Real Kafka, ``kinestream flow`` with its defaults: a stream's every frame is a pose
+    for its analysis, a frame the backlog made it skip (quality_warning) or its error."""
+    topics = fresh_topics(topic_factory, partitions=2)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    start = wire.StartMessage("live", Sport.CMJ, 1.8)
+    key, value = wire.encode_control(start)
+    producer.produce(topics.control, value, key)
+    count = 30
+    for seq in range(count):
+        jpeg = b"\xff\xd8 not really a jpeg" if seq == 12 else None
+        key, value, headers = wire.encode_frame(frame("live", seq, jpeg))
+        producer.produce(topics.frames, value, key, headers=list(headers))
+    key, value = wire.encode_control(wire.EndMessage("live", count - 1))
+    producer.produce(topics.control, value, key)
+    assert producer.flush(30) == 0
+
+    env = {**topics_env(topics), "KINESTREAM_KAFKA": kafka_bootstrap, "KINESTREAM_DEVICE": "cpu"}
+    log = tmp_path / "flow.log"
+    flow = start_flow([], {**env, "KINESTREAM_DATABASE_URL": ""}, log, frames=True)
+    events: list[AnalysisEvent] = []
+    try:
+
+        def summarised() -> bool:
+            events.extend(
+                wire.decode_event(k, v) for k, v in consume_all(kafka_bootstrap, topics.events, 1)
+            )
+            return any(e.event_type == "session_summary" for e in events)
+
+        _wait_for(summarised, 120, "the stream's summary")
+    finally:
+        flow.kill()
+        flow.wait(10)
+    events = list({e.event_id: e for e in events}.values())
+    [summary] = [e for e in events if e.event_type == "session_summary"]
+    skipped = {e.seq for e in events if e.payload.get("code") == "frame_dropped"}
+    errors = [(e.seq, e.payload["code"]) for e in events if e.event_type == "error"]
+    assert errors == ([] if 12 in skipped else [(12, "bad_frame")])  # skipped: not decoded
+    assert summary.payload["reason"] == "end"
+    assert summary.payload["frames"] >= 2
+    assert summary.payload["frames"] + len(skipped) + len(errors) == count
+    assert "mediapipe" not in log.read_text().lower()
