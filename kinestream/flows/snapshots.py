@@ -25,10 +25,15 @@ _Reduced = tuple[Callable[[type[Any], tuple[Any, ...]], Any], tuple[type[Any], t
 
 
 def restore_slots(cls: type[Any], values: tuple[Any, ...]) -> Any:
-    """Rebuild a slot dataclass from its field values (as its own ``__setstate__`` would)."""
+    """Rebuild a slot dataclass from its field values (as its own ``__setstate__`` would);
+    a field added to the class since the snapshot gets its default."""
     obj = object.__new__(cls)
-    for field, value in zip(dataclasses.fields(cls), values, strict=True):
+    fields = dataclasses.fields(cls)
+    for field, value in zip(fields, values, strict=False):
         object.__setattr__(obj, field.name, value)
+    for field in fields[len(values) :]:
+        if field.default is not dataclasses.MISSING:
+            object.__setattr__(obj, field.name, field.default)
     return obj
 
 

@@ -16,6 +16,7 @@ from typing import Any, Final
 import numpy as np
 
 from kinestream.operators.pose import FloatArray, Landmark, PoseSample
+from kinestream.operators.view import width_ratios
 
 MIN_VISIBILITY: Final = 0.5
 EYE_HEIGHT_RATIO: Final = 0.936
@@ -84,6 +85,8 @@ class MeasuredSample(PoseSample):
     """A pose sample with its body measurement, taken with others in one batch."""
 
     body: BodyMeasurement | None = None
+    width_ratio: float | None = None
+    """The trunk's width ratio (:func:`~kinestream.operators.view.width_ratio`)."""
 
 
 def measure(sample: PoseSample) -> BodyMeasurement | None:
@@ -99,26 +102,41 @@ def measure_batch(samples: Sequence[PoseSample]) -> list[BodyMeasurement | None]
     Array operations over the whole batch: a frame costs a few microseconds in a batch of
     hundreds, where alone it costs tens (the fixed cost of each numpy call).
     """
+    return _measure(samples, with_ratios=False)[0]
+
+
+def measure_samples(samples: Sequence[PoseSample]) -> list[MeasuredSample]:
+    """The samples with their measurements (:func:`measure_batch`) and trunk width ratios
+    (:func:`~kinestream.operators.view.width_ratios`), for :func:`measure` and the view to
+    use without measuring again."""
+    bodies, ratios = _measure(samples, with_ratios=True)
+    return [
+        MeasuredSample(
+            s.seq, s.timestamp_s, s.image_width, s.image_height, s.landmarks, s.world, b, r
+        )
+        for s, b, r in zip(samples, bodies, ratios, strict=True)
+    ]
+
+
+def _measure(
+    samples: Sequence[PoseSample], *, with_ratios: bool
+) -> tuple[list[BodyMeasurement | None], list[float | None]]:
+    """The samples' measurements and (``with_ratios``) trunk width ratios, else ``None``s."""
     found = [i for i, sample in enumerate(samples) if sample.landmarks is not None]
     out: list[BodyMeasurement | None] = [None] * len(samples)
+    ratios: list[float | None] = [None] * len(samples)
     if not found:
-        return out
+        return out, ratios
     landmarks = np.stack([samples[i].landmarks for i in found])  # type: ignore[misc]
     size = np.array([(samples[i].image_width, samples[i].image_height) for i in found], float)
     columns = _measure_arrays(landmarks, size)
     for i, row in zip(found, zip(*columns, strict=True), strict=True):
         if row[-1]:
             out[i] = BodyMeasurement(*row[:-1])
-    return out
-
-
-def measure_samples(samples: Sequence[PoseSample]) -> list[MeasuredSample]:
-    """The samples with their measurements (:func:`measure_batch`), for :func:`measure` to
-    return without measuring again."""
-    return [
-        MeasuredSample(s.seq, s.timestamp_s, s.image_width, s.image_height, s.landmarks, s.world, b)
-        for s, b in zip(samples, measure_batch(samples), strict=True)
-    ]
+    if with_ratios:
+        for i, ratio in zip(found, width_ratios(landmarks, size), strict=True):
+            ratios[i] = ratio
+    return out, ratios
 
 
 def _measure_arrays(landmarks: FloatArray, size: FloatArray) -> list[list[Any]]:

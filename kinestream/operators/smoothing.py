@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from itertools import pairwise
+from operator import mul
 
 import numpy as np
 
@@ -83,10 +85,10 @@ class LocalQuadraticSmoother:
         raw = self._times
         step = (raw[-1] - raw[0]) / (count - 1)
         tolerance = 0.2 * step
-        if all(abs(raw[i + 1] - raw[i] - step) < tolerance for i in range(count - 1)):
-            vals = self._values
-            center_value = sum(k * v for k, v in zip(self._value_kernel, vals, strict=True))
-            slope = sum(k * v for k, v in zip(self._slope_kernel, vals, strict=True)) / step
+        if all(abs(b - a - step) < tolerance for a, b in pairwise(raw)):
+            # The kernels' products summed in order (the window holds ``size`` values).
+            center_value = sum(map(mul, self._value_kernel, self._values))
+            slope = sum(map(mul, self._slope_kernel, self._values)) / step
         else:
             times = np.fromiter(raw, dtype=np.float64, count=count)
             values = np.fromiter(self._values, dtype=np.float64, count=count)

@@ -19,7 +19,7 @@ import math
 from collections import deque
 from typing import Final
 
-from kinestream.operators.pose import Landmark, PoseSample
+from kinestream.operators.pose import FloatArray, Landmark, PoseSample
 
 SIDE_MAX: Final = 0.3
 FRONTAL_MIN: Final = 0.6
@@ -46,8 +46,17 @@ _TRUNK: Final = [
 ]
 
 
+_NOT_MEASURED: Final = object()
+
+
 def width_ratio(sample: PoseSample) -> float | None:
-    """Mean shoulder and hip width over trunk length in one frame; ``None`` if unseen."""
+    """Mean shoulder and hip width over trunk length in one frame; ``None`` if unseen.
+
+    A sample measured in a batch (:class:`~kinestream.operators.anthropometry.MeasuredSample`)
+    carries its ratio, taken by :func:`width_ratios`."""
+    measured = getattr(sample, "width_ratio", _NOT_MEASURED)
+    if measured is not _NOT_MEASURED:
+        return measured  # type: ignore[return-value]
     lm = sample.landmarks
     if lm is None:
         return None
@@ -55,6 +64,19 @@ def width_ratio(sample: PoseSample) -> float | None:
     if float(trunk_points[:, 3].min()) < MIN_VISIBILITY:
         return None
     (ls, rs, lh, rh) = (trunk_points[:, :2] * (sample.image_width, sample.image_height)).tolist()
+    return _ratio(ls, rs, lh, rh)
+
+
+def width_ratios(landmarks: FloatArray, size: FloatArray) -> list[float | None]:
+    """:func:`width_ratio` of many frames, ``landmarks`` (n, 33, 4) in images of ``size``
+    (n, 2) pixels: the same numbers, the array work done once for the batch."""
+    trunk = landmarks[:, _TRUNK]
+    seen = (trunk[:, :, 3].min(axis=1) >= MIN_VISIBILITY).tolist()
+    points = (trunk[:, :, :2] * size[:, None, :]).tolist()
+    return [_ratio(*p) if ok else None for p, ok in zip(points, seen, strict=True)]
+
+
+def _ratio(ls: list[float], rs: list[float], lh: list[float], rh: list[float]) -> float | None:
     shoulders = math.dist(ls, rs)
     hips = math.dist(lh, rh)
     trunk = math.dist((ls[0] + rs[0], ls[1] + rs[1]), (lh[0] + rh[0], lh[1] + rh[1]))

@@ -65,3 +65,6 @@ def test_slot_dataclasses_round_trip_and_their_own_pickling_is_kept() -> None:
     assert repr(back["sample"]) == repr(sample)
     assert back["shared"][0] is back["shared"][1]
     assert back["counted"] == _Counted(2)  # its own __getstate__ was used
+    # A snapshot from before the class had its last field: that field's default.
+    older = snapshots.restore_slots(MeasuredSample, (7, 1.5, 640, 480, None, None, body))
+    assert older.width_ratio is None

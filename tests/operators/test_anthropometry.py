@@ -21,6 +21,7 @@ from kinestream.operators.anthropometry import (
     measure_samples,
 )
 from kinestream.operators.pose import PoseSample
+from kinestream.operators.view import width_ratio
 
 # Winter (2009): segment, mass fraction of the body, proximal and distal point, CoM location
 # from the proximal end as a fraction of the segment length; bilateral segments count twice.
@@ -150,6 +151,16 @@ def test_a_measured_sample_keeps_its_measurement_and_pickles() -> None:
         assert_same(with_body.body, measure(sample))
     restored = pickle.loads(pickle.dumps(measured[1]))
     assert_same(restored.body, measured[1].body)
+
+
+def test_a_measured_sample_carries_the_views_width_ratio_exactly() -> None:
+    samples = random_samples(400, seed=11)
+    alone = [width_ratio(s) for s in samples]
+    assert [width_ratio(m) for m in measure_samples(samples)] == alone
+    assert [m.width_ratio for m in measure_samples(samples[::-1])] == alone[::-1]
+    # Both kinds occur: trunks in view (a ratio) and out of view or absent (None).
+    assert any(r is None for r in alone)
+    assert any(r is not None for r in alone)
 
 
 def test_an_empty_batch_and_a_batch_without_people() -> None:
