@@ -110,12 +110,25 @@ def measure_samples(samples: Sequence[PoseSample]) -> list[MeasuredSample]:
     (:func:`~kinestream.operators.view.width_ratios`), for :func:`measure` and the view to
     use without measuring again."""
     bodies, ratios = _measure(samples, with_ratios=True)
-    return [
-        MeasuredSample(
-            s.seq, s.timestamp_s, s.image_width, s.image_height, s.landmarks, s.world, b, r
-        )
-        for s, b, r in zip(samples, bodies, ratios, strict=True)
-    ]
+    return [_measured(*row) for row in zip(samples, bodies, ratios, strict=True)]
+
+
+def _measured(sample: PoseSample, body: BodyMeasurement | None, ratio: float | None) -> Any:
+    """``sample`` as a :class:`MeasuredSample`, set field by field: a checked sample need not
+    be checked again (``__post_init__`` costs more than the rest of the copy)."""
+    out = object.__new__(MeasuredSample)
+    _set(out, "seq", sample.seq)
+    _set(out, "timestamp_s", sample.timestamp_s)
+    _set(out, "image_width", sample.image_width)
+    _set(out, "image_height", sample.image_height)
+    _set(out, "landmarks", sample.landmarks)
+    _set(out, "world", sample.world)
+    _set(out, "body", body)
+    _set(out, "width_ratio", ratio)
+    return out
+
+
+_set: Final = object.__setattr__
 
 
 def _measure(

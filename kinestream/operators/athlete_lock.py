@@ -23,7 +23,7 @@ The lock is plain, picklable state: a few numbers whatever the stream's length.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from kinestream.operators.anthropometry import BodyMeasurement
@@ -59,7 +59,7 @@ class _Track:
         """The track after seeing ``body``; its size smoothed (one frame's legs can be
         foreshortened)."""
         leg = 0.8 * self.leg_px + 0.2 * body.leg_length_px
-        return replace(self, time_s=time_s, x_px=body.com_x_px, y_px=body.com_y_px, leg_px=leg)
+        return _Track(time_s, body.com_x_px, body.com_y_px, leg, self.since_s)
 
 
 def _new_track(time_s: float, body: BodyMeasurement) -> _Track:
