@@ -51,7 +51,13 @@ from kinestream.operators.gait.bout import (
     GaitWindow,
     Step,
 )
-from kinestream.operators.gait.contacts import Contact, FootFrame, FootTracker
+from kinestream.operators.gait.contacts import (
+    Contact,
+    FootFrame,
+    FootTracker,
+    median,
+    percentiles,
+)
 from kinestream.operators.pose import Landmark, PoseSample, drawable_pose
 
 LEG_SHARE: Final = 0.491
@@ -73,17 +79,18 @@ RECOMMENDED_FPS: Final = 60.0
 FAR_VISIBILITY_GAP: Final = 0.1
 LOW_VISIBILITY: Final = 0.5
 WARNING_EPISODE_S: Final = 2.0
+_FIRST_ROW: Final = Landmark.LEFT_HIP
+"""The analysis reads hips, knees, ankles, heels and toes: rows ``_FIRST_ROW`` to the right
+toe; the row numbers below are counted from it."""
 _FEET: Final = {
-    LEFT: (Landmark.LEFT_HEEL, Landmark.LEFT_FOOT_INDEX, Landmark.LEFT_ANKLE),
-    RIGHT: (Landmark.RIGHT_HEEL, Landmark.RIGHT_FOOT_INDEX, Landmark.RIGHT_ANKLE),
+    LEFT: tuple(i - _FIRST_ROW for i in (29, 31, 27)),  # heel, toe, ankle
+    RIGHT: tuple(i - _FIRST_ROW for i in (30, 32, 28)),
 }
 _LEGS: Final = {
-    LEFT: (Landmark.LEFT_HIP, Landmark.LEFT_KNEE, Landmark.LEFT_ANKLE),
-    RIGHT: (Landmark.RIGHT_HIP, Landmark.RIGHT_KNEE, Landmark.RIGHT_ANKLE),
+    LEFT: tuple(i - _FIRST_ROW for i in (23, 25, 27)),  # hip, knee, ankle
+    RIGHT: tuple(i - _FIRST_ROW for i in (24, 26, 28)),
 }
-_ROWS: Final = tuple(range(Landmark.LEFT_HIP, Landmark.RIGHT_FOOT_INDEX + 1))
-"""Hips, knees, ankles, heels and toes: the landmarks the analysis reads."""
-_LEG_PAIRS: Final = ((25, 26), (27, 28), (29, 30), (31, 32))
+_LEG_PAIRS: Final = tuple((i - _FIRST_ROW, i + 1 - _FIRST_ROW) for i in (25, 27, 29, 31))
 NOT_RUNNING: Final = {
     "walking": "walking: the feet share the ground between steps (no flight phase); "
     "no running steps are reported",
@@ -248,16 +255,20 @@ class RunningAnalyzer:
         if sample.landmarks is None:
             return None
         w, h = sample.image_width, sample.image_height
-        rows = sample.landmarks[_ROWS[0] : _ROWS[-1] + 1].tolist()
-        pts = {i: (r[0] * w, r[1] * h, r[3]) for i, r in zip(_ROWS, rows, strict=True)}
-        if self._swapped(pts):
+        rows = sample.landmarks[_FIRST_ROW : _FIRST_ROW + 10].tolist()
+        pts = [(r[0] * w, r[1] * h, r[3]) for r in rows]
+        now = {
+            side: (0.5 * (pts[heel][0] + pts[toe][0]), max(pts[heel][1], pts[toe][1]))
+            for side, (heel, toe, _) in _FEET.items()
+        }
+        if self._swapped(now):
             for left, right in _LEG_PAIRS:
                 pts[left], pts[right] = pts[right], pts[left]
-        hip_x = 0.5 * (pts[Landmark.LEFT_HIP][0] + pts[Landmark.RIGHT_HIP][0])
+            now[LEFT], now[RIGHT] = now[RIGHT], now[LEFT]
+        hip_x = 0.5 * (pts[0][0] + pts[1][0])
         feet: dict[str, FootFrame] = {}
         for side, (heel, toe, ankle) in _FEET.items():
-            x = 0.5 * (pts[heel][0] + pts[toe][0])
-            low = max(pts[heel][1], pts[toe][1])
+            x, low = now[side]
             if not (0.0 <= x <= w and low <= 1.02 * h) or not math.isfinite(low):
                 continue
             vis = (pts[heel][2] + pts[toe][2] + pts[ankle][2]) / 3.0
@@ -265,35 +276,32 @@ class RunningAnalyzer:
                 sample.timestamp_s, low, pts[heel][1], pts[toe][1], x, hip_x, vis
             )
             self._previous[side] = (x, low)
-        best = max(_LEGS, key=lambda side: sum(pts[i][2] for i in _LEGS[side]))
-        hip, knee, ankle_ = (pts[i] for i in _LEGS[best])
+        near, far = _LEGS[LEFT], _LEGS[RIGHT]
+        if sum(pts[i][2] for i in far) > sum(pts[i][2] for i in near):
+            near = far  # the leg seen better
+        hip, knee, ankle_ = (pts[i] for i in near)
         leg = math.hypot(hip[0] - knee[0], hip[1] - knee[1])
         self._legs.append(leg + math.hypot(knee[0] - ankle_[0], knee[1] - ankle_[1]))
         return feet or None
 
-    def _swapped(self, pts: dict[int, tuple[float, float, float]]) -> bool:
-        """The pose model exchanged the legs' labels: each foot is nearer where the other
-        was expected (constant-velocity prediction from the frames before)."""
+    def _swapped(self, now: dict[str, tuple[float, float]]) -> bool:
+        """The pose model exchanged the legs' labels: each foot (``now``: its position and
+        lowest point) is nearer where the other was expected (constant-velocity prediction
+        from the frames before)."""
         if len(self._previous) < 2:
             return False
-        pred = {}
-        for side in (LEFT, RIGHT):
-            x, y = self._previous[side]
-            vx, vy = self._velocity.get(side, (0.0, 0.0))
-            pred[side] = (x + vx, y + vy)
-        now = {}
-        for side, (heel, toe, _) in _FEET.items():
-            now[side] = (0.5 * (pts[heel][0] + pts[toe][0]), max(pts[heel][1], pts[toe][1]))
-
-        def gap(a: tuple[float, float], b: tuple[float, float]) -> float:
-            return math.hypot(a[0] - b[0], a[1] - b[1])
-
-        keep = gap(now[LEFT], pred[LEFT]) + gap(now[RIGHT], pred[RIGHT])
-        swapped = gap(now[LEFT], pred[RIGHT]) + gap(now[RIGHT], pred[LEFT]) < 0.5 * keep
-        for side in (LEFT, RIGHT):
-            seen = now[RIGHT if side == LEFT else LEFT] if swapped else now[side]
-            x, y = self._previous[side]
-            self._velocity[side] = (seen[0] - x, seen[1] - y)
+        (lx, ly), (rx, ry) = self._previous[LEFT], self._previous[RIGHT]
+        lvx, lvy = self._velocity.get(LEFT, (0.0, 0.0))
+        rvx, rvy = self._velocity.get(RIGHT, (0.0, 0.0))
+        (nlx, nly), (nrx, nry) = now[LEFT], now[RIGHT]
+        plx, ply, prx, pry = lx + lvx, ly + lvy, rx + rvx, ry + rvy
+        hypot = math.hypot
+        keep = hypot(nlx - plx, nly - ply) + hypot(nrx - prx, nry - pry)
+        swapped = hypot(nlx - prx, nly - pry) + hypot(nrx - plx, nry - ply) < 0.5 * keep
+        if swapped:
+            (nlx, nly), (nrx, nry) = (nrx, nry), (nlx, nly)
+        self._velocity[LEFT] = (nlx - lx, nly - ly)
+        self._velocity[RIGHT] = (nrx - rx, nry - ry)
         return swapped
 
     def _on_missing(self, sample: PoseSample) -> None:
@@ -345,11 +353,11 @@ class RunningAnalyzer:
         """Floor, foot noise and scale from the recent frames."""
         self._since_update = 0
         values = np.fromiter(self._floor_values, dtype=np.float64)
-        p80, p95 = np.percentile(values, [FLOOR_PERCENTILE, 95.0])
+        p80, p95 = percentiles(values, (FLOOR_PERCENTILE, 95.0))
         self._floor_y_px = float(p80)
         self._noise_px = float(p95 - p80) / 1.24
         if self._legs:
-            leg = float(np.median(np.fromiter(self._legs, dtype=np.float64)))
+            leg = median(np.fromiter(self._legs, dtype=np.float64))
             if leg > 0:
                 self._m_per_px = LEG_SHARE * self.config.athlete_height_m / leg
 
@@ -479,13 +487,14 @@ class RunningAnalyzer:
         numbered = self._window.regular(replace(step, number=self.steps))
         self._bout.add(numbered, self._window.step_time_s())
         self._window.add(numbered)
-        self._live = self._window.payload() if len(self._window.steps) >= 2 else None
+        window = self._window.payload()
+        self._live = window if len(self._window.steps) >= 2 else None
         payload = numbered.payload()
         payload["bout"] = self._bout.number
         payload["warnings"] = self._step_warnings(numbered)
         self._emit("step", seq, time_s, payload)
         if len(self._window.steps) >= 4:
-            update = self._window.payload()
+            update = dict(window)
             update["bout"] = self._bout.number
             self._emit("gait_update", seq, time_s, update)
 
