@@ -9,8 +9,8 @@
 (c) Accuracy against the synthetic runner's exact events, per frame rate and noise level
     (white 0, 0.5 and 1 px; the realistic MediaPipe-like model), treadmill and overground,
     ``--seeds`` runs of 30 steps each: strike and toe-off errors (median, 95th percentile,
-    largest; frame periods), contact-time errors (ms), missed and invented steps, and the
-    bouts' cadence error (steps/min).
+    largest; frame periods), contact-time errors (ms), missed and invented steps, the steps
+    the bouts counted as unseen, and the bouts' cadence error (steps/min).
 
     .venv/bin/python bench/bench_running.py [--runs 3] [--minutes 60] [--seeds 4]
                                             [--skip-hour] [--skip-accuracy]
@@ -106,6 +106,7 @@ class Cell:
     cadence: list[float] = field(default_factory=list)
     missed: int = 0
     invented: int = 0
+    unseen: int = 0
     truths: int = 0
 
 
@@ -146,6 +147,7 @@ def _score(cell: Cell, trial: RunTrial, events: list[AnalysisEvent], fps: int) -
     cell.truths += len(seen)
     cell.missed += sum(id(t) not in found for t in seen)
     for bout in (e.payload for e in events if e.event_type == "bout_summary"):
+        cell.unseen += bout["unseen_steps"]
         inside = [t for t in trial.steps if bout["start_time_s"] - 0.05 <= t.strike_s]
         inside = [t for t in inside if t.toe_off_s <= bout["end_time_s"] + 0.05]
         if len(inside) >= 4 and bout["cadence_spm"] is not None:
@@ -157,7 +159,7 @@ def bench_accuracy(seeds: int) -> None:
     """(c) the accuracy table."""
     print(f"(c) accuracy, {seeds} runs of 30 steps per cell (events in frame periods)")
     print(
-        "    fps  noise      where       steps miss inv | strike/toe-off med  p95  max"
+        "    fps  noise      where       steps miss inv unseen | strike/toe-off med  p95  max"
         " | contact ms med  p95   max | cadence max"
     )
     for fps in FPS:
@@ -177,9 +179,9 @@ def bench_accuracy(seeds: int) -> None:
                 where = "treadmill" if treadmill else "overground"
                 print(
                     f"    {fps:3d}  {noise:9s}  {where:10s}  {cell.truths:5d} {cell.missed:4d}"
-                    f" {cell.invented:3d} |  {np.median(ev):17.2f} {np.percentile(ev, 95):4.2f}"
-                    f" {ev.max():4.2f} | {np.median(ct):14.1f} {np.percentile(ct, 95):4.1f}"
-                    f" {ct.max():5.1f} | {cad:11.2f}",
+                    f" {cell.invented:3d} {cell.unseen:6d} |  {np.median(ev):17.2f}"
+                    f" {np.percentile(ev, 95):4.2f} {ev.max():4.2f} | {np.median(ct):14.1f}"
+                    f" {np.percentile(ct, 95):4.1f} {ct.max():5.1f} | {cad:11.2f}",
                     flush=True,
                 )
 
