@@ -155,6 +155,9 @@ class RunningAnalyzer:
         self._last_contact: Contact | None = None
         self._last_strike: dict[str, float] = {}
         """Each foot's last strike, for stride times."""
+        self._others_since: dict[str, int] = {LEFT: 0, RIGHT: 0}
+        """Contacts of the other foot since each foot's last strike: a stride is one when
+        there was one at most (two or more: this foot's contact between was not seen)."""
         self._held: Step | None = None
         self._walking_contacts = 0
         self._bout: BoutStats | None = None
@@ -449,8 +452,15 @@ class RunningAnalyzer:
         far = self._far_foot()
         last = self._last_strike.get(contact.foot)
         self._last_strike[contact.foot] = contact.strike_s
+        one_stride = self._others_since[contact.foot] <= 1
+        self._others_since[contact.foot] = 0
+        self._others_since[RIGHT if contact.foot == LEFT else LEFT] += 1
         stride = None
-        if last is not None and 2 * MIN_STEP_S <= contact.strike_s - last <= 2 * MAX_STEP_S:
+        if (
+            last is not None
+            and one_stride
+            and 2 * MIN_STEP_S <= contact.strike_s - last <= 2 * MAX_STEP_S
+        ):
             stride = contact.strike_s - last
         return Step(
             number=0,
