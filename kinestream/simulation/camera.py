@@ -1,8 +1,10 @@
-"""A side-view camera filming the synthetic athlete: projection, sampling and noise."""
+"""A camera filming the synthetic athlete: projection (side or frontal view, steady or
+handheld), sampling and noise."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 
@@ -18,9 +20,16 @@ class Camera:
     ``px_per_m`` sets the athlete's size in the image, ``floor_y_px`` where the ground is.
     ``noise_px`` is the standard deviation of the white landmark noise; ``realistic_noise``,
     when given, replaces it with MediaPipe-like noise (:mod:`kinestream.simulation.noise`).
-    ``drop_rate`` is the share of frames lost in transport; ``occlusion_rate`` the share of
+    drop_rate is the share of frames lost in transport; ``occlusion_rate`` the share of
     frames where the far-side foot is hidden (low visibility and, with white noise, ten
     times the noise).
+
+    ``view`` ``frontal`` films the athlete from the front: left and right landmarks a body
+    width apart (Winter 2009 breadths), forward motion along the line of sight, heights as
+    from the side. ``tilt_follow`` makes it a handheld camera that tilts up with the
+    jumper: every landmark moves down in the image by that share of the hips' rise above
+    their first height (standing), lagging by ``TILT_LAG_S`` (a hand following what it
+    sees).
     """
 
     fps: float = 60.0
@@ -33,6 +42,30 @@ class Camera:
     drop_rate: float = 0.0
     occlusion_rate: float = 0.0
     realistic_noise: RealisticNoise | None = None
+    view: str = "side"
+    tilt_follow: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.view not in ("side", "frontal"):
+            raise ValueError("view must be side or frontal")
+
+
+TILT_LAG_S: Final = 0.15
+HALF_WIDTH: Final = {
+    Landmark.LEFT_SHOULDER: 0.129,
+    Landmark.LEFT_ELBOW: 0.15,
+    Landmark.LEFT_WRIST: 0.16,
+    Landmark.LEFT_HIP: 0.095,
+    Landmark.LEFT_KNEE: 0.06,
+    Landmark.LEFT_ANKLE: 0.06,
+    Landmark.LEFT_HEEL: 0.06,
+    Landmark.LEFT_FOOT_INDEX: 0.07,
+    Landmark.LEFT_EAR: 0.045,
+}
+"""Half the distance between a left landmark and its right twin seen from the front, in
+body heights (Winter 2009: biacromial 0.259, bi-iliac 0.191 of height), the right one's
+index following the left's; hands go with the wrist, eyes and mouth ``FACE_HALF_WIDTH``."""
+FACE_HALF_WIDTH: Final = 0.018
 
 
 def skeleton_landmarks(skeleton: Skeleton) -> Array:
@@ -83,10 +116,16 @@ def film(
     """
     n = times.shape[0]
     px = np.empty_like(world_landmarks)
-    px[..., 0] = camera.origin_x_px + world_landmarks[..., 0] * camera.px_per_m
+    if camera.view == "frontal":
+        px[..., 0] = camera.origin_x_px + _lateral_m(body_height_m) * camera.px_per_m
+    else:
+        px[..., 0] = camera.origin_x_px + world_landmarks[..., 0] * camera.px_per_m
     px[..., 1] = camera.floor_y_px - world_landmarks[..., 1] * camera.px_per_m
+    if camera.tilt_follow:
+        px[..., 1] += camera.tilt_follow * camera.px_per_m * _lagged_rise(times, world_landmarks)
     visibility = rng.uniform(0.9, 1.0, size=(n, NUM_LANDMARKS))
-    visibility[:, _FAR_SIDE] = rng.uniform(0.55, 0.85, size=(n, _FAR_SIDE.shape[0]))
+    if camera.view == "side":
+        visibility[:, _FAR_SIDE] = rng.uniform(0.55, 0.85, size=(n, _FAR_SIDE.shape[0]))
     if camera.realistic_noise is None:
         noise = rng.normal(0.0, camera.noise_px, size=px.shape)
     else:
@@ -130,6 +169,36 @@ def film(
             )
         )
     return samples
+
+
+def _lateral_m(body_height_m: float) -> Array:
+    """Each landmark's sideways position seen from the front (metres, the athlete's left
+    on the image's right), shape (33,)."""
+    lateral = np.zeros(NUM_LANDMARKS)
+    for landmark, half in HALF_WIDTH.items():
+        lateral[int(landmark)] = half * body_height_m
+        lateral[int(landmark) + 1] = -half * body_height_m
+    for hand in (17, 19, 21):  # pinky, index and thumb with the wrist
+        lateral[hand] = lateral[Landmark.LEFT_WRIST]
+        lateral[hand + 1] = lateral[Landmark.RIGHT_WRIST]
+    for left, right in ((1, 4), (2, 5), (3, 6), (9, 10)):  # eyes and mouth
+        lateral[left] = FACE_HALF_WIDTH * body_height_m
+        lateral[right] = -FACE_HALF_WIDTH * body_height_m
+    return lateral
+
+
+def _lagged_rise(times: Array, world_landmarks: Array) -> Array:
+    """The hips' rise above their first height (none below it), followed with a
+    first-order lag of ``TILT_LAG_S``: how far a hand tilting the camera up after the
+    jumper has turned it, shape (n, 1) for every landmark alike."""
+    hips = world_landmarks[:, Landmark.LEFT_HIP, 1]
+    rise = np.maximum(hips - hips[0], 0.0)
+    followed = np.zeros_like(rise)
+    for k in range(1, rise.shape[0]):
+        share = 1.0 - np.exp(-(times[k] - times[k - 1]) / TILT_LAG_S)
+        followed[k] = followed[k - 1] + share * (rise[k] - followed[k - 1])
+    out: Array = followed[:, None]
+    return out
 
 
 def frame_times(start_s: float, end_s: float, fps: float, rng: np.random.Generator) -> Array:

@@ -49,6 +49,10 @@ FOOT_SPEED_WINDOW_S: Final = 0.05
 FELL_SPEED_M_S: Final = 1.0
 STOPPED_SPEED_M_S: Final = 0.4
 MAX_PHASE_CHANGES_PER_S: Final = 12
+TAKEOFF_SPEED_M_S: Final = GRAVITY_M_S2 * MIN_FLIGHT_S / 2.0
+"""Feet leave the surface at least as fast as the body takes off for the shortest flight
+(0.39 m/s); feet that drift above it slower are a floor moving in the image (a camera
+tilting) or a sliding landmark."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,8 @@ class FlightRecord:
     times: list[float] = field(default_factory=list)
     com: list[float] = field(default_factory=list)
     ground_m: float = 0.0
+    down_s: float | None = None
+    """The first of the frames that showed the feet back on the surface."""
 
 
 @dataclass
@@ -268,6 +274,7 @@ class JumpMachine(ABC):
         if not (
             self.clearance(last) > self.air_threshold_m
             and self.clearance(prev) > self.air_threshold_m
+            and self.rose_fast()
         ):
             return False
         # A takeoff leaves the surface: feet seen in the air from the first frames on (a
@@ -276,6 +283,13 @@ class JumpMachine(ABC):
             if self.clearance(self.history[i]) < self.air_threshold_m:
                 return True
         return False
+
+    def rose_fast(self) -> bool:
+        """The feet rose at ``TAKEOFF_SPEED_M_S`` or faster in some window of the last
+        three (a threshold crossed late in a low hop's rise comes when they slow down)."""
+        return any(
+            self.foot_speed(ago_s=k * FOOT_SPEED_WINDOW_S) > TAKEOFF_SPEED_M_S for k in range(3)
+        )
 
     def grounded(self) -> bool:
         """Both of the last two frames show a foot on the surface."""
@@ -450,7 +464,7 @@ class JumpMachine(ABC):
         self.ground_m = flight.ground_m
         flight.takeoff_s = self.refine_takeoff(flight.takeoff_s)
         self.ground_m = landing_ground
-        landing = self.refine_touchdown()
+        landing = self.refine_touchdown(None if flight.down_s is None else flight.down_s - 1e-6)
         flight_time = landing - flight.takeoff_s
         warnings: list[str] = []
         confidence = 1.0
@@ -509,11 +523,22 @@ class JumpMachine(ABC):
             self.disarmed_s = frame.time_s
             self.enter(self.initial_phase, frame.time_s, out)
             return None
+        prev, last = self.history[-2], self.history[-1]
         if not self.grounded():
             if not self.stopped_near():
                 return None
-            prev, last = self.history[-2], self.history[-1]
             self.ground_m = 0.5 * (prev.foot_m + last.foot_m)
+        else:
+            # Past the surface they left and still falling: a camera that tilted up with the
+            # jump shows the floor lower now. The feet meet it where they stop falling.
+            if self.flight.down_s is None:
+                self.flight.down_s = prev.time_s
+            if self.clearance(last) < 0.0 and self.foot_speed() < -FELL_SPEED_M_S:
+                return None
+            stopped = 0.5 * (prev.foot_m + last.foot_m)
+            if stopped < self.ground_m - self.air_threshold_m:
+                self.ground_m = stopped
+                self.flight.down_s = None
         result = self.finish_flight()
         if result is None:
             out.append(MachineWarning("rejected_flight", "feet left the floor, but not in a jump"))
