@@ -20,7 +20,8 @@ from kinestream import wire
 from kinestream.connectors.jpeg import decode_jpeg, encode_jpeg
 from kinestream.connectors.video import read_frames
 from kinestream.events import AnalysisEvent
-from kinestream.flows.budget import FrameStreamBudget
+from kinestream.flows.analysis import FlowSettings
+from kinestream.flows.budget import FrameStreamBudget, default_max_frame_streams
 from kinestream.flows.pose_stage import (
     PoseStage,
     PoseStageSettings,
@@ -28,12 +29,19 @@ from kinestream.flows.pose_stage import (
     bucket_of,
     pose_stage_builder,
 )
-from kinestream.flows.stream_logic import FrameIssue, KeyedInput, StreamInput
+from kinestream.flows.stream_logic import (
+    FrameIssue,
+    KeyedInput,
+    StreamInput,
+    StreamSettings,
+    stream_logic_builder,
+)
 from kinestream.operators.blazepose.batcher import BatchPolicy, PoseBatcher
 from kinestream.operators.blazepose.runtime import BlazePose, PoseRequest
 from kinestream.operators.blazepose.tracking import PoseTrack
 from kinestream.operators.pose import PoseSample
 from kinestream.sports import Sport
+from tests.flows.test_analysis import ToyAnalyzer
 from tests.flows.test_kafka_flow import _wait_for, consume_all, start_flow, topics_env
 from tests.footage import DEMO_CLIP, footage
 from tests.hostile_packets import jpeg_claiming
@@ -351,3 +359,59 @@ def test_kinestream_flow_analyses_frames_on_the_onnx_stage_by_default(
     assert summary.payload["frames"] >= 2
     assert summary.payload["frames"] + len(skipped) + len(errors) == count
     assert "mediapipe" not in log.read_text().lower()
+
+
+def test_the_environment_chooses_the_pose_backend_device_and_budget() -> None:
+    default = FlowSettings.from_env({})
+    assert (default.pose, default.pose_stage.device, default.pose_stage.buckets) == (
+        "onnx",
+        None,  # CUDA when onnxruntime offers it, else the CPU
+        1,
+    )
+    assert default.stream.max_frame_streams is None  # the backend's own default
+    assert (default_max_frame_streams("onnx"), default_max_frame_streams("mediapipe")) == (512, 14)
+    chosen = FlowSettings.from_env(
+        {
+            "KINESTREAM_POSE": "mediapipe",
+            "KINESTREAM_DEVICE": "cpu",
+            "KINESTREAM_POSE_BUCKETS": "4",
+            "KINESTREAM_MAX_FRAME_STREAMS": "3",
+        }
+    )
+    assert (chosen.pose, chosen.pose_stage.device, chosen.pose_stage.buckets) == (
+        "mediapipe",
+        "cpu",
+        4,
+    )
+    assert chosen.stream.max_frame_streams == 3
+    with pytest.raises(ValueError, match="KINESTREAM_POSE"):
+        FlowSettings.from_env({"KINESTREAM_POSE": "tflite"})
+    with pytest.raises(ValueError, match="KINESTREAM_DEVICE"):
+        FlowSettings.from_env({"KINESTREAM_DEVICE": "tpu"})
+
+
+def test_the_per_stream_step_turns_the_stages_issues_into_events_in_their_place() -> None:
+    build = stream_logic_builder(ToyAnalyzer, StreamSettings(idle_timeout_s=60))
+    logic = build(None)
+    dropped = FrameIssue(0, T0, "quality_warning", "frame_dropped", "frame 0 was dropped")
+    bad = FrameIssue(1, T0 + 1 / 30, "error", "bad_frame", "not a JPEG")
+    held = [logic.on_item(("s", item))[0] for item in (dropped, bad)]
+    assert held == [[], []]  # before the start: held, like the stream's poses
+    out = list(logic.on_item(("s", wire.StartMessage("s", Sport.CMJ, 1.8)))[0])
+    assert [(o.event.event_type, o.event.seq) for o in out if o.event] == [
+        ("quality_warning", 0),
+        ("error", 1),
+    ]
+    skipped_last = FrameIssue(2, T0 + 2 / 30, "quality_warning", "frame_dropped", "dropped")
+    assert list(logic.on_item(("s", wire.EndMessage("s", 2)))[0]) == []  # waits for seq 2
+    out = list(logic.on_item(("s", skipped_last))[0])
+    assert [o.event.event_type for o in out if o.event] == ["quality_warning", "session_summary"]
+
+    full = build(None)
+    full.on_item(("f", wire.StartMessage("f", Sport.CMJ, 1.8)))
+    refusal = FrameIssue(0, T0, "error", "frame_streams_full", "this worker already runs 1")
+    out = list(full.on_item(("f", refusal))[0])
+    assert [(o.event.event_type, o.event.payload.get("reason")) for o in out if o.event] == [
+        ("error", None),
+        ("session_summary", "frame_streams_full"),
+    ]
