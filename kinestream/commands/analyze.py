@@ -211,7 +211,7 @@ def _run(args: argparse.Namespace) -> int:
                 config.sport,
                 config.athlete_height_m,
                 config.box_height_m,
-                args.belt_speed,
+                _belt_speed(args.belt_speed, source.params),
             )
         except ValueError as exc:
             raise InputError(str(exc)) from exc
@@ -319,6 +319,13 @@ def stream_config(
         return StreamConfig(stream_id, chosen, height, box)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
+
+
+def _belt_speed(given: float | None, params: RecordingParams | None) -> float | None:
+    """The command line's belt speed, else the one the recording stored."""
+    if given is not None or params is None:
+        return given
+    return params.belt_speed_m_s
 
 
 def _is_recording(path: Path) -> bool:

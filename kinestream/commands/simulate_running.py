@@ -66,6 +66,7 @@ def run_simulate_running(args: argparse.Namespace) -> int:
             sport=Sport.RUNNING,
             athlete_height_m=trial.athlete_height_m,
             fps=trial.camera.fps,
+            belt_speed_m_s=trial.belt_speed_m_s,
         )
         with RecordingWriter(args.output, params) as writer:
             for sample in trial.samples:

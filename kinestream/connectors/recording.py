@@ -27,7 +27,8 @@ Schema metadata (UTF-8 strings; every key but the version and stream id may be a
 unknown): ``kinestream.recording.version`` (the schema version), ``kinestream.stream_id``,
 ``kinestream.sport`` (a :class:`~kinestream.sports.Sport` value),
 ``kinestream.athlete_height_m``, ``kinestream.box_height_m``, ``kinestream.fps`` (nominal
-frame rate). Numbers are written with :func:`repr` and read with :func:`float`.
+frame rate), ``kinestream.belt_speed_m_s`` (a treadmill run's belt speed). Numbers are
+written with :func:`repr` and read with :func:`float`.
 
 The file is an Arrow IPC *file* (``ARROW1`` magic, footer), buffers compressed with zstd by
 default; any Arrow implementation reads it. The reader also accepts the Arrow IPC *stream*
@@ -62,6 +63,7 @@ KEY_SPORT: Final = "kinestream.sport"
 KEY_ATHLETE_HEIGHT: Final = "kinestream.athlete_height_m"
 KEY_BOX_HEIGHT: Final = "kinestream.box_height_m"
 KEY_FPS: Final = "kinestream.fps"
+KEY_BELT_SPEED: Final = "kinestream.belt_speed_m_s"
 
 _LANDMARK_VALUES: Final = NUM_LANDMARKS * 4
 _WORLD_VALUES: Final = NUM_LANDMARKS * 3
@@ -91,11 +93,12 @@ class RecordingParams:
     athlete_height_m: float | None = None
     box_height_m: float | None = None
     fps: float | None = None
+    belt_speed_m_s: float | None = None
 
     def __post_init__(self) -> None:
         if not self.stream_id:
             raise ValueError("stream id must not be empty")
-        for name in ("athlete_height_m", "box_height_m", "fps"):
+        for name in ("athlete_height_m", "box_height_m", "fps", "belt_speed_m_s"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be finite and not negative, got {value!r}")
@@ -109,6 +112,7 @@ class RecordingParams:
             (KEY_ATHLETE_HEIGHT, self.athlete_height_m),
             (KEY_BOX_HEIGHT, self.box_height_m),
             (KEY_FPS, self.fps),
+            (KEY_BELT_SPEED, self.belt_speed_m_s),
         ):
             if value is not None:
                 out[key] = repr(float(value))
@@ -156,6 +160,7 @@ class RecordingParams:
                 athlete_height_m=number(KEY_ATHLETE_HEIGHT),
                 box_height_m=number(KEY_BOX_HEIGHT),
                 fps=number(KEY_FPS),
+                belt_speed_m_s=number(KEY_BELT_SPEED),
             )
         except ValueError as exc:
             raise RecordingError(f"bad recording metadata: {exc}") from exc

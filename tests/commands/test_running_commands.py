@@ -9,6 +9,7 @@ import pytest
 
 from kinestream.cli import main
 from kinestream.commands.simulate_running import simulate_run
+from kinestream.connectors.recording import read_recording
 
 
 @pytest.mark.parametrize("overground", [False, True])
@@ -61,3 +62,21 @@ def test_belt_speed_is_for_running(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["analyze", str(path), "--belt-speed", "3.0"]) == 2
     _, err = capsys.readouterr()
     assert "belt speed applies to running only" in err
+
+
+def test_a_simulated_treadmill_recording_keeps_its_belt_speed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "run.arrow"
+    assert main(["simulate", str(path), "--sport", "running", "--steps", "16", "--seed", "6"]) == 0
+    capsys.readouterr()
+    truth = simulate_run(
+        steps=16, fps=60.0, seed=6, athlete_height_m=1.80, treadmill=True, noise="white"
+    )
+    belt = read_recording(path).params.belt_speed_m_s
+    assert belt == pytest.approx(truth.params.speed_m_s)
+    assert main(["analyze", str(path), "--json", "-", "--quiet"]) == 0
+    out, _ = capsys.readouterr()
+    events = [json.loads(line) for line in out.splitlines()]
+    (bout,) = [e["payload"] for e in events if e["event_type"] == "bout_summary"]
+    assert bout["speed_m_s"] == pytest.approx(belt, abs=5e-4)  # the belt's, not measured
