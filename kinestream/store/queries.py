@@ -1,10 +1,11 @@
 """The questions a coach asks of the database, as SQL over the tables the flow fills.
 
 Each query is a module constant a person can paste into ``psql`` (named ``%(param)s``
-placeholders, psycopg style) and a typed function that runs it. All read ``reps`` (one row
-per completed jump; see ``migrations/001_core.sql``) and the views of
-``migrations/002_analytics.sql``; each is exercised by ``tests/store/test_queries.py``
-on a real PostgreSQL.
+placeholders, psycopg style) and a typed function that runs it. The jumps' read ``reps``
+(one row per completed jump; see ``migrations/001_core.sql``) and the views of
+``migrations/002_analytics.sql``, running's ``steps`` (``migrations/006_running.sql``);
+each is exercised by ``tests/store/test_queries.py`` (running's by
+``tests/store/test_running_queries.py``) on a real PostgreSQL.
 """
 
 from __future__ import annotations
@@ -82,6 +83,23 @@ WHERE stream_id = %(stream_id)s AND jump_height_m IS NOT NULL
 """
 """Least-squares change of jump height per rep over one session (negative = fatiguing)."""
 
+RUN_BY_MINUTE: Final = """
+SELECT date_trunc('minute', strike_at)                    AS minute,
+       count(*)                                            AS steps,
+       60.0 / avg(step_time_s)                             AS cadence_spm,
+       avg(contact_time_s) FILTER (WHERE foot = 'left')    AS left_contact_time_s,
+       avg(contact_time_s) FILTER (WHERE foot = 'right')   AS right_contact_time_s,
+       avg(flight_time_s)                                  AS flight_time_s
+FROM steps
+WHERE stream_id = %(stream_id)s
+  AND NOT warnings ? 'coarse_timing'
+GROUP BY date_trunc('minute', strike_at)
+ORDER BY minute
+"""
+"""One run minute by minute (steps timed between frames only): cadence from the mean step
+time, each foot's mean contact time and the mean flight; how the gait changes as the runner
+tires. A minute's steps include the far foot's, which are low confidence."""
+
 
 @dataclass(frozen=True, slots=True)
 class WeeklyBest:
@@ -125,6 +143,18 @@ class RepFatigue:
     drop_pct: float
 
 
+@dataclass(frozen=True, slots=True)
+class RunMinute:
+    """One minute of a run."""
+
+    minute: datetime
+    steps: int
+    cadence_spm: float | None
+    left_contact_time_s: float | None
+    right_contact_time_s: float | None
+    flight_time_s: float | None
+
+
 def best_jump_per_week(
     conn: psycopg.Connection[Any], athlete_id: str | None = None
 ) -> list[WeeklyBest]:
@@ -158,3 +188,9 @@ def session_fatigue_slope(conn: psycopg.Connection[Any], stream_id: str) -> floa
     """Run :data:`SESSION_FATIGUE_SLOPE`; ``None`` with fewer than two reps."""
     row = conn.execute(SESSION_FATIGUE_SLOPE, {"stream_id": stream_id}).fetchone()
     return None if row is None or row[0] is None else float(row[0])
+
+
+def run_by_minute(conn: psycopg.Connection[Any], stream_id: str) -> list[RunMinute]:
+    """Run :data:`RUN_BY_MINUTE`."""
+    with conn.cursor(row_factory=class_row(RunMinute)) as cur:
+        return cur.execute(RUN_BY_MINUTE, {"stream_id": stream_id}).fetchall()
