@@ -382,16 +382,17 @@ class FootTracker:
         window: float,
         clear: float,
     ) -> float | None:
-        """Strike of the point that lands (heel or toe, the lower where the lowest point
-        reaches the ground), between its last frame clearly in the air (the contact's first
-        frames, below the detection threshold, may still be) and the next one."""
+        """Strike of the point that lands (heel or toe, the lower on the frame before the
+        lowest point reaches the ground: on that one both may be down), between its last
+        frame clearly in the air (the contact's first frames, below the detection threshold,
+        may still be) and the next one."""
         n = len(times)
         ground = first_low
         while ground < n and low[ground] > clear:
             ground += 1
         if ground >= n or ground == 0:
             return None
-        heights = heel if heel[ground] <= toe[ground] else toe
+        heights = heel if heel[ground - 1] <= toe[ground - 1] else toe
         while ground < n and heights[ground] > clear:
             ground += 1
         if ground >= n or ground == 0:
@@ -412,13 +413,16 @@ class FootTracker:
         clear: float,
     ) -> float | None:
         """Toe-off of the point that leaves last (the toe, or the heel of a foot that lifts
-        flat), between its last frame on the ground (the contact's last frames, below the
-        detection threshold, may already be in the air) and the next one."""
+        flat: the lower on the frame after the lowest point leaves the ground), between its
+        last frame on the ground (the contact's last frames, below the detection threshold,
+        may already be in the air) and the next one."""
         n = len(times)
         ground = last_low
         while ground > 0 and low[ground] > clear:
             ground -= 1
-        heights = heel if heel[ground] <= toe[ground] else toe
+        if ground + 1 >= n:
+            return None
+        heights = heel if heel[ground + 1] <= toe[ground + 1] else toe
         while ground > 0 and heights[ground] > clear:
             ground -= 1
         if ground + 1 >= n:
