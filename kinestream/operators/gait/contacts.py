@@ -390,6 +390,8 @@ class FootTracker:
         ground = first_low
         while ground < n and low[ground] > clear:
             ground += 1
+        while 0 < ground < n and low[ground - 1] <= clear:  # down before it was detected
+            ground -= 1
         if ground >= n or ground == 0:
             return None
         heights = heel if heel[ground - 1] <= toe[ground - 1] else toe
@@ -420,6 +422,8 @@ class FootTracker:
         ground = last_low
         while ground > 0 and low[ground] > clear:
             ground -= 1
+        while ground + 1 < n and low[ground + 1] <= clear:  # still down after the detection
+            ground += 1
         if ground + 1 >= n:
             return None
         heights = heel if heel[ground + 1] <= toe[ground + 1] else toe
