@@ -13,7 +13,8 @@ twice (``--rounds``), to tell growth from the allocator's high-water mark:
 
 Both decode every JPEG and run the real analysis. Figures, from /proc/self/status:
 
-- ``frames/s``: frames analysed per second of the first round (decode, pose, analysis);
+- ``frames/s``: frames analysed per second (decode, pose, analysis) in the fastest round
+  (the least disturbed by other work on the machine);
 - ``before``: RSS with everything imported and the models ready, no stream (for onnx, the
   ONNX Runtime sessions have run a full batch, so their buffers are in ``before``);
 - ``MiB/stream``: (RSS with every accepted stream active - ``before``) / accepted streams,
@@ -32,6 +33,7 @@ import argparse
 import functools
 import gc
 import json
+import math
 import subprocess
 import sys
 import time
@@ -113,7 +115,7 @@ def measure(
 
     active, ended = [], []
     refused = 0
-    elapsed = 0.0
+    elapsed = math.inf
     for round_ in range(rounds):
         logics = {f"mem-{round_}-{i}": build(None) for i in range(streams)}
         stage = build_stage(None) if pose == "onnx" else None
@@ -132,8 +134,7 @@ def measure(
             for item in tick:
                 analyse(stage.on_item(item)[0])
             analyse(stage.on_eof()[0])  # every stream's frame in: run them all
-        if round_ == 0:
-            elapsed = time.perf_counter() - started
+        elapsed = min(elapsed, time.perf_counter() - started)
         refused = sum(
             1
             for o in outputs

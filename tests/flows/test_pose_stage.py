@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import Producer
 
 from kinestream import wire
+from kinestream.cli import main
 from kinestream.connectors.jpeg import decode_jpeg, encode_jpeg
 from kinestream.connectors.video import read_frames
 from kinestream.events import AnalysisEvent
@@ -37,7 +38,7 @@ from kinestream.flows.stream_logic import (
     stream_logic_builder,
 )
 from kinestream.operators.blazepose.batcher import BatchPolicy, PoseBatcher
-from kinestream.operators.blazepose.runtime import BlazePose, PoseRequest
+from kinestream.operators.blazepose.runtime import BlazePose, PoseRequest, cuda_available
 from kinestream.operators.blazepose.tracking import PoseTrack
 from kinestream.operators.pose import PoseSample
 from kinestream.sports import Sport
@@ -415,3 +416,11 @@ def test_the_per_stream_step_turns_the_stages_issues_into_events_in_their_place(
         ("error", None),
         ("session_summary", "frame_streams_full"),
     ]
+
+
+@pytest.mark.skipif(cuda_available(), reason="CUDA is here: the flow would run")
+def test_kinestream_flow_refuses_cuda_where_onnxruntime_has_none(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["flow", "--device", "cuda"]) == 2
+    assert "--device cuda needs onnxruntime-gpu" in capsys.readouterr().err
