@@ -10,13 +10,17 @@ realistic`` with MediaPipe-like landmark noise (:mod:`kinestream.simulation.nois
 of 0.5 px of white noise.
 
     .venv/bin/python bench/bench_lead_in.py [--seeds 5] [--jitter] [--noise realistic]
+        [--view frontal] [--tilt 0.3] [--fps 30 60]
+
+``--view frontal`` films from the front, ``--tilt`` with a handheld camera that tilts up
+with the jumper (:class:`~kinestream.simulation.camera.Camera`).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from typing import Final
 
@@ -66,17 +70,24 @@ def phone_timing() -> Iterator[None]:
         setattr(scenarios, "frame_times", original)  # noqa: B010
 
 
-def session(sport: Sport, fps: int, seed: int, realistic: bool = False) -> Trial:
+def session(
+    sport: Sport,
+    fps: int,
+    seed: int,
+    realistic: bool = False,
+    view: str = "side",
+    tilt_follow: float = 0.0,
+) -> Trial:
     """One session of ``sport`` filmed at ``fps`` (with MediaPipe-like noise if
-    ``realistic``)."""
+    ``realistic``), from ``view``, by a camera that tilts with the jumper by
+    ``tilt_follow`` (see :class:`~kinestream.simulation.camera.Camera`)."""
     noise = RealisticNoise() if realistic else None
+    camera = Camera(fps=fps, realistic_noise=noise, view=view, tilt_follow=tilt_follow)
     if sport is Sport.CMJ:
-        camera = Camera(fps=fps, realistic_noise=noise)
         return scenarios.countermovement_jumps(reps=1, camera=camera, seed=seed)
     if sport is Sport.SQUAT_JUMP:
-        camera = Camera(fps=fps, realistic_noise=noise)
         return scenarios.squat_jumps(reps=1, camera=camera, seed=seed)
-    camera = Camera(fps=fps, floor_y_px=1040.0, px_per_m=330.0, realistic_noise=noise)
+    camera = replace(camera, floor_y_px=1040.0, px_per_m=330.0)
     return scenarios.drop_jumps(reps=1, camera=camera, seed=seed)
 
 
@@ -110,28 +121,30 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="sessions per cell")
     parser.add_argument("--jitter", action="store_true", help="phone-like frame timing")
     parser.add_argument("--noise", choices=["white", "realistic"], default="white")
+    parser.add_argument("--view", choices=["side", "frontal"], default="side")
+    parser.add_argument(
+        "--tilt", type=float, default=0.0, help="share of the jump a handheld camera follows"
+    )
+    parser.add_argument("--fps", type=int, nargs="+", default=list(FPS), help="frame rates")
     args = parser.parse_args()
     timing = "variable (phone)" if args.jitter else "regular"
     print(
         f"lead-in bench: {args.seeds} sessions per cell, frame timing {timing}, "
-        f"landmark noise {args.noise}"
+        f"landmark noise {args.noise}, {args.view} view, camera tilt {args.tilt:g}"
     )
     print(
         f"{'movement':<11} {'fps':>4} {'lead-in s':>9} {'found':>6} {'max err ms':>10} "
         f"{'frames':>6} {'silent':>6}"
     )
     for sport in JUMPS:
-        for fps in FPS:
+        for fps in args.fps:
             for lead_in in LEAD_INS_S:
                 found = total = silent = 0
                 worst = 0.0
                 for seed in range(FIRST_SEED, FIRST_SEED + args.seeds):
                     realistic = args.noise == "realistic"
-                    if args.jitter:
-                        with phone_timing():
-                            trial = session(sport, fps, seed, realistic)
-                    else:
-                        trial = session(sport, fps, seed, realistic)
+                    with phone_timing() if args.jitter else nullcontext():
+                        trial = session(sport, fps, seed, realistic, args.view, args.tilt)
                     trial = with_lead_in(trial, seed, lead_in)
                     events = analyse(trial)
                     errors = flight_errors_s(trial, events)

@@ -1,0 +1,90 @@
+"""The kinds of everyday phone footage: frontal view, variable frame timing, a handheld
+camera tilting up with the jumper, a clip that starts in the squat.
+
+Ground truth is the simulator's exact takeoff and landing. Tolerances:
+
+* frontal view with phone timing at 30 fps: as test_lead_in's phone timing, flight time
+  within 10 ms (a third of the nominal frame period) and jump height within 1.5 cm; the
+  feet's heights are the same from the front as from the side, only the widths change;
+* handheld camera following 30 % of the jump: the floor moves in the image while the feet
+  are in the air, where no landmark shows the camera's motion. The touchdown is found
+  where the falling feet stop; the floor still moves between the last frame in the air
+  and the one where they stop, two frame periods at up to 0.3 x 3 m/s (the hips' fastest)
+  = 0.9 m/s against feet landing at 2 m/s or more, 0.9 of a frame period; with a steady
+  camera's quarter frame, a flight time within 1.15 frame periods. A floor that moved
+  less than the air threshold (2 cm) cannot be told from landmark noise, 10 ms at the
+  slowest landing: beyond the steady camera's bound plus those 10 ms, ``camera_moved``
+  must be warned;
+* starting in a held squat and ending 0.25 s after landing, never standing: the
+  calibration comes from the flight's parabola (``calibrated_without_standing``), and
+  flight time as in test_accuracy, a quarter of the frame period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from bench.bench_lead_in import phone_timing, session, with_lead_in
+from kinestream.events import AnalysisEvent
+from kinestream.sports import JUMPS, Sport
+from tests.operators.test_accuracy import analyse, timing_tolerance_s
+
+SEED = 2024
+
+
+def reps(events: list[AnalysisEvent]) -> list[dict[str, Any]]:
+    return [e.payload for e in events if e.event_type == "rep_complete"]
+
+
+def warnings(events: list[AnalysisEvent]) -> set[str]:
+    return {str(e.payload["code"]) for e in events if e.event_type == "quality_warning"}
+
+
+@pytest.mark.parametrize("sport", JUMPS)
+def test_frontal_view_with_phone_timing_at_30_fps(sport: Sport) -> None:
+    for seed in (SEED, SEED + 1):
+        with phone_timing():
+            trial = with_lead_in(session(sport, 30, seed, view="frontal"), seed, 0.6)
+        found = reps(analyse(trial))
+        assert len(found) == 1
+        metrics, quality = found[0]["metrics"], found[0]["quality"]
+        truth = trial.reps[0]
+        assert metrics["flight_time_s"] == pytest.approx(truth.flight_time_s, abs=0.010)
+        assert metrics["jump_height_m"] == pytest.approx(truth.jump_height_m, abs=0.015)
+        assert quality["view"] == "frontal"
+        assert "jump_height_com_m" in quality["unreliable_metrics"]
+
+
+@pytest.mark.parametrize("sport", JUMPS)
+@pytest.mark.parametrize("fps", [30, 60])
+def test_a_handheld_camera_tilting_with_the_jump_is_followed_or_warned(
+    sport: Sport, fps: int
+) -> None:
+    for seed in (SEED, SEED + 1, SEED + 2):
+        trial = session(sport, fps, seed, tilt_follow=0.3)
+        events = analyse(trial)
+        found = reps(events)
+        assert len(found) == 1
+        error = abs(found[0]["metrics"]["flight_time_s"] - trial.reps[0].flight_time_s)
+        assert error <= 1.15 / fps
+        if error > timing_tolerance_s(fps) + 0.010:
+            assert "camera_moved" in warnings(events)
+
+
+@pytest.mark.parametrize("fps", [30, 60, 240])
+def test_a_clip_that_starts_in_the_squat_gives_the_flight(fps: int) -> None:
+    trial = session(Sport.SQUAT_JUMP, fps, SEED)
+    truth = trial.reps[0]
+    assert truth.push_start_s is not None
+    start, end = truth.push_start_s - 0.5, truth.landing_s + 0.25  # mid-hold to landing
+    cut = replace(trial, samples=[s for s in trial.samples if start <= s.timestamp_s <= end])
+    found = reps(analyse(cut))
+    assert len(found) == 1
+    metrics, quality = found[0]["metrics"], found[0]["quality"]
+    assert metrics["flight_time_s"] == pytest.approx(
+        truth.flight_time_s, abs=timing_tolerance_s(fps)
+    )
+    assert "calibrated_without_standing" in quality["warnings"]
