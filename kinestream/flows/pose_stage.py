@@ -17,7 +17,7 @@ sessions once per process, on the CPU or CUDA). It passes on, as ``(stream id, i
   (``frame_dropped``) for a frame dropped by backpressure;
 - a stream's :class:`~kinestream.wire.EndMessage` once its waiting frames are through (so
   the end never overtakes them here); the stage then forgets the stream, as it does one
-  without frames for ``idle_timeout_s``.
+  without frames for ``idle_timeout_s`` (to 1.5 times that).
 
 Batches (:class:`~kinestream.operators.blazepose.batcher.BatchPolicy`): at most 16 frames,
 one per stream; due when 16 streams wait or the oldest frame has waited 20 ms
@@ -121,6 +121,12 @@ class PoseStage(StatefulLogic[StageInput, KeyedInput, StageState]):
     budget: FrameStreamBudget | None = None
     inflight: InflightLog | None = None
     clock: Clock = time.time
+    _sweep_at: float | None = field(default=None, init=False, repr=False)
+    """When to look for idle streams next (``None``: the bucket knows none)."""
+
+    def __post_init__(self) -> None:
+        if self.state.seen or self.state.refused:  # resumed: streams may go idle
+            self._sweep_at = self.clock() + self.idle_timeout_s
 
     def on_item(self, value: StageInput) -> tuple[Iterable[KeyedInput], bool]:
         """Queue a frame (running what is due), or pass an end on after its frames."""
@@ -135,14 +141,18 @@ class PoseStage(StatefulLogic[StageInput, KeyedInput, StageState]):
         return [*self._add(stream_id, item, now), *self._run_due(now)], StatefulLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[KeyedInput], bool]:
-        """Run the batches that are due; forget streams idle for ``idle_timeout_s``."""
+        """Run the batches that are due; forget streams idle for ``idle_timeout_s`` (looked
+        for every half of it, so a stream goes 1 to 1.5 times that after its last frame)."""
         now = self.clock()
         out = self._run_due(now)
-        cutoff = now - self.idle_timeout_s
-        state = self.state
-        for stream_id, last in [*state.seen.items(), *state.refused.items()]:
-            if last <= cutoff and stream_id not in state.batcher.waiting:
-                self._forget(stream_id)
+        if self._sweep_at is not None and now >= self._sweep_at:
+            cutoff = now - self.idle_timeout_s
+            state = self.state
+            for stream_id, last in [*state.seen.items(), *state.refused.items()]:
+                if last <= cutoff and stream_id not in state.batcher.waiting:
+                    self._forget(stream_id)
+            known = state.seen or state.refused
+            self._sweep_at = now + self.idle_timeout_s / 2 if known else None
         return out, StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[KeyedInput], bool]:
@@ -153,12 +163,8 @@ class PoseStage(StatefulLogic[StageInput, KeyedInput, StageState]):
         return out, StatefulLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        """The next batch's deadline, or the earliest time a stream counts as idle."""
-        state = self.state
-        times = [t + self.idle_timeout_s for t in (*state.seen.values(), *state.refused.values())]
-        due = state.batcher.due_at()
-        if due is not None:
-            times.append(due)
+        """The next batch's deadline, or the next look for idle streams."""
+        times = [t for t in (self.state.batcher.due_at(), self._sweep_at) if t is not None]
         return _utc_datetime(min(times)) if times else None
 
     def snapshot(self) -> StageState:
@@ -169,6 +175,8 @@ class PoseStage(StatefulLogic[StageInput, KeyedInput, StageState]):
 
     def _add(self, stream_id: str, frame: Frame, now: float) -> list[KeyedInput]:
         state = self.state
+        if self._sweep_at is None:
+            self._sweep_at = now + self.idle_timeout_s
         if stream_id in state.refused:
             state.refused[stream_id] = now  # its per-stream step has ended it already
             return []
