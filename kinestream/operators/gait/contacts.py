@@ -324,23 +324,25 @@ class FootTracker:
         stance = frames[start:end]
         if len(stance) < 2:
             return None
-        inner = stance[len(stance) // 5 : len(stance) - len(stance) // 5] or stance
-        levels = np.array([f.low_y_px for f in inner])
-        ground = median(levels)
-        if len(inner) >= MIN_NOISE_FRAMES:  # this contact's own, fast noise
-            own = 1.4826 * median(np.abs(levels - ground)) * m_per_px
-            noise_m = min(noise_m, max(own, MAX_TIMING_NOISE_M))
-        times = np.array([f.time_s for f in frames])
         period = 1.0 / self.fps
         unseen = max(MAX_UNSEEN_S, 1.5 * period)
-        if times[start] - times[start - 1] > unseen or times[end] - times[end - 1] > unseen:
+        if (
+            frames[start].time_s - frames[start - 1].time_s > unseen
+            or frames[end].time_s - frames[end - 1].time_s > unseen
+        ):
             return None
+        data = np.array([(f.time_s, f.low_y_px, f.heel_y_px, f.toe_y_px) for f in frames])
+        times = data[:, 0]
+        cut = len(stance) // 5
+        levels = data[start + cut : end - cut, 1] if end - start > 2 * cut else data[start:end, 1]
+        ground = median(levels)
+        if len(levels) >= MIN_NOISE_FRAMES:  # this contact's own, fast noise
+            own = 1.4826 * median(np.abs(levels - ground)) * m_per_px
+            noise_m = min(noise_m, max(own, MAX_TIMING_NOISE_M))
         clear = max(CLEAR_NOISE * noise_m, CLEAR_MIN_M)
-        low = (ground - np.array([f.low_y_px for f in frames])) * m_per_px
-        heel = _heights(
-            np.array([f.heel_y_px for f in frames]), start, end, ground, m_per_px, clear
-        )
-        toe = _heights(np.array([f.toe_y_px for f in frames]), start, end, ground, m_per_px, clear)
+        low = (ground - data[:, 1]) * m_per_px
+        heel = _heights(data[:, 2], start, end, ground, m_per_px, clear)
+        toe = _heights(data[:, 3], start, end, ground, m_per_px, clear)
         strike_window = _window(STRIKE_WINDOW_S, STRIKE_FRAMES * period, noise_m)
         strike = self._strike(times, heel, toe, low, start, strike_window, clear)
         toe_window = _window(FIT_WINDOW_S, FIT_FRAMES * period, noise_m)
