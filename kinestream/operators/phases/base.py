@@ -49,6 +49,10 @@ FOOT_SPEED_WINDOW_S: Final = 0.05
 FELL_SPEED_M_S: Final = 1.0
 STOPPED_SPEED_M_S: Final = 0.4
 MAX_PHASE_CHANGES_PER_S: Final = 12
+TAKEOFF_COM_DROP_M: Final = 0.10
+"""The feet leave the surface with the legs extended, the CoM at standing height or above
+(on the toes); lower by more than this (calibration, landmark noise), the body is still
+in a squat or a countermovement, and feet seen above the surface are landmark noise."""
 TAKEOFF_SPEED_M_S: Final = GRAVITY_M_S2 * MIN_FLIGHT_S / 2.0
 """Feet leave the surface at least as fast as the body takes off for the shortest flight
 (0.39 m/s); feet that drift above it slower are a floor moving in the image (a camera
@@ -275,6 +279,7 @@ class JumpMachine(ABC):
             self.clearance(last) > self.air_threshold_m
             and self.clearance(prev) > self.air_threshold_m
             and self.rose_fast()
+            and last.com_m - self.ground_m > -TAKEOFF_COM_DROP_M
         ):
             return False
         # A takeoff leaves the surface: feet seen in the air from the first frames on (a
@@ -431,10 +436,15 @@ class JumpMachine(ABC):
 
         Not if that instant lies before the current phase began: the feet have not been
         down since (a landing on a surface that reads higher, not yet followed), and the
-        flight found would be the last one again.
+        flight found would be the last one again. Nor if the CoM was going down at that
+        instant: a body leaves the ground rising (at g times half the flight time), so feet
+        seen above the surface then are landmark noise.
         """
         takeoff = self.refine_takeoff()
         if takeoff < self.phase_since_s:
+            return
+        at = min(self.history, key=lambda f: abs(f.time_s - takeoff))
+        if at.velocity_m_s < 0.0:
             return
         self.flight = FlightRecord(takeoff, ground_m=self.ground_m)
         for f in self.history:

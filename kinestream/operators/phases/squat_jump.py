@@ -74,6 +74,9 @@ class SquatJump(JumpMachine):
             self.enter("descent", start, out)
 
     def _descent(self, frame: Frame, out: list[Output]) -> None:
+        if self.airborne():  # a jump without a hold seen: reported, as no_squat_hold
+            self.start_flight(out)
+            return
         if frame.com_m > -0.03 and abs(frame.velocity_m_s) < HOLD_SPEED_M_S:
             self.enter("standing", frame.time_s, out)
             return
