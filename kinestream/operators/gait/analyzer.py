@@ -25,7 +25,10 @@ down for ``STANDING_S``), stops stepping, leaves the view, or the stream ends: t
   ``low_fps``.
 
 The far foot (the one with the lower visibility over the run) is often hidden behind the
-near leg: its steps are ``low_confidence``, with their foot's visibility. A step is never
+near leg: its steps are ``low_confidence``, with their foot's visibility. The pose model
+also throws the far leg astray for a few frames (knee, ankle, heel and toe together, a
+tenth of the body's height or more, at any visibility): frames from such a rigid jump to
+the jump back are taken as hidden. A step is never
 made up: a contact counts only when the foot was seen in the air before and after it; one
 whose strike or toe-off could not be fitted (the foot hidden there) is placed between the
 frames either side, low confidence (``coarse_timing``), and one hidden longer than that
@@ -91,6 +94,19 @@ _LEGS: Final = {
     RIGHT: tuple(i - _FIRST_ROW for i in (24, 26, 28)),
 }
 _LEG_PAIRS: Final = tuple((i - _FIRST_ROW, i + 1 - _FIRST_ROW) for i in (25, 27, 29, 31))
+_LOWER_LEGS: Final = {
+    LEFT: tuple(i - _FIRST_ROW for i in (25, 27, 29, 31)),  # knee, ankle, heel, toe
+    RIGHT: tuple(i - _FIRST_ROW for i in (26, 28, 30, 32)),
+}
+STRAY_JUMP: Final = (0.15, 9.0)
+"""A lower leg whose knee, ankle, heel and toe all jump together (by one vector, within
+``STRAY_SPREAD`` of it), relative to the hips, from one frame to the next, by more than this
+share of the leg's length and more than this speed (m/s) allows, is the pose model's guess
+gone astray, not a movement: no lower leg moves rigidly that fast."""
+STRAY_SPREAD: Final = 0.25
+MAX_STRAY_S: Final = 0.25
+"""A stray leg's frames are hidden until it jumps back (against its stray), or this long at
+most (the pose model's strays last about 0.1 s)."""
 NOT_RUNNING: Final = {
     "walking": "walking: the feet share the ground between steps (no flight phase); "
     "no running steps are reported",
@@ -149,6 +165,10 @@ class RunningAnalyzer:
         self._since_update = 0
         self._previous: dict[str, tuple[float, float]] = {}
         self._velocity: dict[str, tuple[float, float]] = {}
+        self._lower_legs: dict[str, list[float]] = {}
+        """Each lower leg's landmarks on the previous frame, relative to the hips."""
+        self._strays: dict[str, tuple[float, float, float]] = {}
+        """Legs gone astray: the jump (pixels) and when."""
         self._visibility = {LEFT: math.nan, RIGHT: math.nan}
         self._missing_since: float | None = None
         self._down_since: float | None = None
@@ -275,6 +295,8 @@ class RunningAnalyzer:
             if not (0.0 <= x <= w and low <= 1.02 * h) or not math.isfinite(low):
                 continue
             vis = (pts[heel][2] + pts[toe][2] + pts[ankle][2]) / 3.0
+            if self._astray(side, pts, sample.timestamp_s) and side == self._far_foot():
+                vis = 0.0  # the far leg's stray (the near one is seen well)
             feet[side] = FootFrame(
                 sample.timestamp_s, low, pts[heel][1], pts[toe][1], x, hip_x, vis
             )
@@ -286,6 +308,39 @@ class RunningAnalyzer:
         leg = math.hypot(hip[0] - knee[0], hip[1] - knee[1])
         self._legs.append(leg + math.hypot(knee[0] - ankle_[0], knee[1] - ankle_[1]))
         return feet or None
+
+    def _astray(self, side: str, pts: list[tuple[float, float, float]], time_s: float) -> bool:
+        """Whether this frame's lower leg on ``side`` is the pose model's stray guess: from
+        a jump of the whole lower leg by one vector until the jump back."""
+        hx = 0.5 * (pts[0][0] + pts[1][0])
+        hy = 0.5 * (pts[0][1] + pts[1][1])
+        now = [v for i in _LOWER_LEGS[side] for v in (pts[i][0] - hx, pts[i][1] - hy)]
+        before, self._lower_legs[side] = self._lower_legs.get(side), now
+        if before is None or math.isnan(self._m_per_px):
+            return False
+        dx = [now[k] - before[k] for k in (0, 2, 4, 6)]
+        dy = [now[k] - before[k] for k in (1, 3, 5, 7)]
+        cx, cy = sum(dx) / 4.0, sum(dy) / 4.0
+        size = math.hypot(cx, cy)
+        share, speed = STRAY_JUMP
+        period = 1.0 / self.fps if self.fps else 0.0
+        least = max(share * LEG_SHARE * self.config.athlete_height_m, speed * period)
+        jump = size * self._m_per_px > least and all(
+            math.hypot(x - cx, y - cy) < STRAY_SPREAD * size for x, y in zip(dx, dy, strict=True)
+        )
+        stray = self._strays.get(side)
+        if stray is None:
+            if jump:
+                self._strays[side] = (cx, cy, time_s)
+            return jump
+        ox, oy, since_s = stray
+        back = size > 0.5 * math.hypot(ox, oy) and cx * ox + cy * oy < -0.7 * size * math.hypot(
+            ox, oy
+        )
+        if back or time_s - since_s > MAX_STRAY_S:
+            del self._strays[side]
+            return False
+        return True
 
     def _swapped(self, now: dict[str, tuple[float, float]]) -> bool:
         """The pose model exchanged the legs' labels: each foot (``now``: its position and
@@ -316,6 +371,8 @@ class RunningAnalyzer:
                 tracker.lost()
             self._previous.clear()
             self._velocity.clear()
+            self._lower_legs.clear()
+            self._strays.clear()
             self._last_contact = None
             self._held = None
             self._set_mode(sample.seq, sample.timestamp_s, "not_in_view")

@@ -231,6 +231,27 @@ def test_a_contact_hidden_at_its_strike_is_no_step_but_counted_unseen() -> None:
     assert bout["cadence_spm"] == pytest.approx(truth, abs=0.5)
 
 
+def test_a_far_leg_gone_astray_makes_no_step() -> None:
+    """The pose model's far-leg stray (knee, ankle, heel and toe thrown 0.2 body heights up
+    together for 0.1 s, still at 0.6 visibility) in the middle of a contact is no flight."""
+    trial = run(runner(14), steps=24, camera=Camera(fps=60), seed=14, far_leg_occlusion=False)
+    strayed = [t for t in trial.steps if t.foot == "right"][6]
+    rows = [Landmark.RIGHT_KNEE, Landmark.RIGHT_ANKLE, Landmark.RIGHT_HEEL]
+    rows.append(Landmark.RIGHT_FOOT_INDEX)
+    middle = 0.5 * (strayed.strike_s + strayed.toe_off_s)
+    for sample in trial.samples:
+        if middle - 0.05 <= sample.timestamp_s <= middle + 0.05:
+            assert sample.landmarks is not None
+            sample.landmarks[rows, 1] -= 0.2 * 1.80 * 360.0 / 1080.0
+            sample.landmarks[rows, 0] += 0.05 * 1.80 * 360.0 / 1920.0
+            sample.landmarks[rows, 3] = 0.6
+    events = analyse(trial)
+    others = [seen and t is not strayed for t, seen in zip(trial.steps, trial.in_view, strict=True)]
+    pairs = matched(replace(trial, in_view=others), of_type(events, "step"))  # none made up
+    for truth, step in pairs:
+        assert step["contact_time_s"] == pytest.approx(truth.contact_time_s, abs=0.03)
+
+
 def test_unseen_steps_follow_from_the_feet_alternating() -> None:
     assert unseen_between(0.7, same_foot=True, step_time_s=0.35) == 1
     assert unseen_between(0.35, same_foot=False, step_time_s=0.35) == 0
