@@ -166,7 +166,8 @@ class RunningAnalyzer:
         self._previous: dict[str, tuple[float, float]] = {}
         self._velocity: dict[str, tuple[float, float]] = {}
         self._lower_legs: dict[str, list[float]] = {}
-        """Each lower leg's landmarks on the previous frame, relative to the hips."""
+        """The far lower leg's landmarks, relative to the hips, on the last frame it was
+        looked at (its time first)."""
         self._strays: dict[str, tuple[float, float, float]] = {}
         """Legs gone astray: the jump (pixels) and when."""
         self._visibility = {LEFT: math.nan, RIGHT: math.nan}
@@ -289,13 +290,14 @@ class RunningAnalyzer:
                 pts[left], pts[right] = pts[right], pts[left]
             now[LEFT], now[RIGHT] = now[RIGHT], now[LEFT]
         hip_x = 0.5 * (pts[0][0] + pts[1][0])
+        far_foot = self._far_foot()
         feet: dict[str, FootFrame] = {}
         for side, (heel, toe, ankle) in _FEET.items():
             x, low = now[side]
             if not (0.0 <= x <= w and low <= 1.02 * h) or not math.isfinite(low):
                 continue
             vis = (pts[heel][2] + pts[toe][2] + pts[ankle][2]) / 3.0
-            if self._astray(side, pts, sample.timestamp_s) and side == self._far_foot():
+            if side == far_foot and self._astray(side, pts, sample.timestamp_s):
                 vis = 0.0  # the far leg's stray (the near one is seen well)
             feet[side] = FootFrame(
                 sample.timestamp_s, low, pts[heel][1], pts[toe][1], x, hip_x, vis
@@ -315,16 +317,19 @@ class RunningAnalyzer:
         hx = 0.5 * (pts[0][0] + pts[1][0])
         hy = 0.5 * (pts[0][1] + pts[1][1])
         now = [v for i in _LOWER_LEGS[side] for v in (pts[i][0] - hx, pts[i][1] - hy)]
-        before, self._lower_legs[side] = self._lower_legs.get(side), now
-        if before is None or math.isnan(self._m_per_px):
+        before, self._lower_legs[side] = self._lower_legs.get(side), [time_s, *now]
+        if before is None or math.isnan(self._m_per_px) or self.fps is None:
             return False
+        if time_s - before[0] > 1.5 / self.fps:  # not the frame before: no jump to see
+            self._strays.pop(side, None)
+            return False
+        before = before[1:]
         dx = [now[k] - before[k] for k in (0, 2, 4, 6)]
         dy = [now[k] - before[k] for k in (1, 3, 5, 7)]
         cx, cy = sum(dx) / 4.0, sum(dy) / 4.0
         size = math.hypot(cx, cy)
         share, speed = STRAY_JUMP
-        period = 1.0 / self.fps if self.fps else 0.0
-        least = max(share * LEG_SHARE * self.config.athlete_height_m, speed * period)
+        least = max(share * LEG_SHARE * self.config.athlete_height_m, speed / self.fps)
         jump = size * self._m_per_px > least and all(
             math.hypot(x - cx, y - cy) < STRAY_SPREAD * size for x, y in zip(dx, dy, strict=True)
         )
