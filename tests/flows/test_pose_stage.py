@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bytewax.testing import TestingSink, TestingSource, run_main
 from confluent_kafka import Producer
 
 from kinestream import wire
@@ -21,8 +22,8 @@ from kinestream.cli import main
 from kinestream.connectors.jpeg import decode_jpeg, encode_jpeg
 from kinestream.connectors.video import read_frames
 from kinestream.events import AnalysisEvent
-from kinestream.flows.analysis import FlowSettings
-from kinestream.flows.budget import FrameStreamBudget, default_max_frame_streams
+from kinestream.flows.analysis import FlowIO, FlowSettings, OutMessage, build_flow
+from kinestream.flows.budget import FrameStreamBudget, PoseBackend, default_max_frame_streams
 from kinestream.flows.pose_stage import (
     PoseStage,
     PoseStageSettings,
@@ -42,7 +43,7 @@ from kinestream.operators.blazepose.runtime import BlazePose, PoseRequest, cuda_
 from kinestream.operators.blazepose.tracking import PoseTrack
 from kinestream.operators.pose import PoseSample
 from kinestream.sports import Sport
-from tests.flows.test_analysis import ToyAnalyzer
+from tests.flows.test_analysis import TOPICS, ToyAnalyzer, _msg, end_msg, start_msg
 from tests.flows.test_kafka_flow import _wait_for, consume_all, start_flow, topics_env
 from tests.footage import DEMO_CLIP, footage
 from tests.hostile_packets import jpeg_claiming
@@ -424,3 +425,32 @@ def test_kinestream_flow_refuses_cuda_where_onnxruntime_has_none(
 ) -> None:
     assert main(["flow", "--device", "cuda"]) == 2
     assert "--device cuda needs onnxruntime-gpu" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pose", ["onnx", "mediapipe"])
+def test_the_flow_runs_frames_on_the_backend_its_settings_name(pose: PoseBackend) -> None:
+    """Twelve frames replayed at once: the live ONNX stage keeps two waiting and skips the
+    rest evenly, each with a warning; a MediaPipe graph per stream takes every frame."""
+    count = 12
+    messages = [start_msg("b")]
+    for seq in range(count):
+        messages.append(_msg(TOPICS.frames, *wire.encode_frame(frame("b", seq))))
+    messages.append(end_msg("b", count - 1))
+    out: list[OutMessage] = []
+    settings = FlowSettings(pose=pose, pose_stage=PoseStageSettings(device="cpu"))
+    io = FlowIO(
+        source=TestingSource(messages),
+        events=TestingSink(out),
+        webhooks=TestingSink([]),
+        analyzer_factory=ToyAnalyzer,
+    )
+    run_main(build_flow(settings, io))  # type: ignore[no-untyped-call]
+    events = [wire.decode_event(m.key, m.value) for m in out]
+    analysed = [e.seq for e in events if e.event_type == "metric_update"]
+    skipped = [e.seq for e in events if e.payload.get("code") == "frame_dropped"]
+    assert sorted(analysed + skipped) == list(range(count))
+    assert events[-1].event_type == "session_summary"
+    if pose == "mediapipe":
+        assert skipped == []
+    else:
+        assert 0 < len(skipped) < count
