@@ -42,7 +42,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import bytewax.operators as op
 import numpy as np
@@ -55,11 +55,12 @@ from kinestream.flows.budget import ONNX_MAX_FRAME_STREAMS, FrameStreamBudget
 from kinestream.flows.inflight import KIND_FRAME, InflightLog
 from kinestream.flows.stream_logic import FrameIssue, JpegDecoder, KeyedInput, StreamSettings
 from kinestream.operators.blazepose.batcher import BatchPolicy, PoseBatcher, WaitingFrame
-from kinestream.operators.blazepose.runtime import BlazePose, Device, PoseRequest, default_device
 from kinestream.operators.blazepose.tracking import PoseTrack
-from kinestream.operators.onnx_pose import shared_blazepose
 from kinestream.operators.pose import PoseSample
 from kinestream.wire import EndMessage, Frame
+
+if TYPE_CHECKING:  # ONNX Runtime is imported only by a flow that runs the stage
+    from kinestream.operators.blazepose.runtime import BlazePose, Device, PoseRequest
 
 _log = logging.getLogger(__name__)
 
@@ -221,6 +222,8 @@ class PoseStage(StatefulLogic[StageInput, KeyedInput, StageState]):
     def _run_batch(self) -> list[KeyedInput]:
         """Decode, estimate and pass on the next batch, with any end it lets through."""
         batcher = self.state.batcher
+        from kinestream.operators.blazepose.runtime import PoseRequest
+
         batch = batcher.take()
         results: list[PoseSample | FrameIssue | None] = []
         requests: list[PoseRequest] = []
@@ -308,6 +311,9 @@ def batched_poses(
 ) -> Stream[KeyedInput]:
     """``items`` with every frame turned into its pose (or issue) by the stage, ends after
     their stream's frames; everything else passes by."""
+    from kinestream.operators.blazepose.runtime import default_device
+    from kinestream.operators.onnx_pose import shared_blazepose
+
     limit = stream.max_frame_streams
     builder = pose_stage_builder(
         settings,
