@@ -5,7 +5,10 @@
     passthrough (one process, confluent-kafka: consume each pose message, produce one small
     JSON event, the flow's producer settings: lz4, ``linger.ms`` 5) and once by the flow with
     1 and 2 processes (``-i/-a``); frames/s of each and the flow's as a ratio of the
-    passthrough's (target ≥ 0.4).
+    passthrough's (target ≥ 0.4). Each also prints its CPU time a message from the first
+    one consumed (the flow's, all its processes' from its first event on), and the flow's
+    as a ratio of the passthrough's: the part of the ratio that other work on the machine
+    does not move.
 (b) Live streams: for each stream count and process count, fresh topics, ``N`` streams
     sending synthetic CMJ poses at ``--fps`` for ``--duration-s``; prints frames/s, the
     pipeline latency (P50/P95/P99, target P95 ≤ 100 ms; capture timestamp = wall clock at
@@ -68,6 +71,12 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU time (user and system) a process has used so far, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def make_topics(brokers: str, partitions: int) -> wire.Topics:
     topics = wire.Topics.prefixed(f"bench-{uuid.uuid4().hex[:8]}.")
     admin = AdminClient({"bootstrap.servers": brokers})
@@ -121,6 +130,10 @@ class Flow:
     def rss_mib(self) -> float:
         """Resident memory of all its processes, MiB."""
         return sum(rss_mib(p.pid) for p in self.processes)
+
+    def cpu_s(self) -> float:
+        """CPU time all its processes have used so far, seconds."""
+        return sum(cpu_s(p.pid) for p in self.processes)
 
     def stop(self) -> None:
         for process in self.processes:
@@ -239,19 +252,22 @@ def passthrough(brokers: str, source: str, target: str, count: int) -> None:
         [TopicPartition(source, p, 0) for p in sorted(metadata.topics[source].partitions)]
     )
     producer = Producer({"bootstrap.servers": brokers, **SINK_CONFIG})
-    seen, started = 0, 0.0
+    seen, started, cpu_started = 0, 0.0, 0.0
     while seen < count:
         for msg in consumer.consume(1000, timeout=1.0):
             if msg.error() is not None:
                 continue
-            started = started or time.perf_counter()
+            if not started:
+                started, cpu_started = time.perf_counter(), time.process_time()
             key = msg.key() or b""
             event = {"stream_id": key.decode(), "offset": msg.offset()}
             producer.produce(target, json.dumps(event).encode(), key)
             seen += 1
         producer.poll(0)
     producer.flush(60)
-    print(json.dumps({"messages": seen, "seconds": time.perf_counter() - started}), flush=True)
+    seconds = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_started
+    print(json.dumps({"messages": seen, "seconds": seconds, "cpu_s": cpu_s}), flush=True)
     consumer.close()
 
 
@@ -302,9 +318,10 @@ def run_capacity(args: argparse.Namespace, template: list[PoseSample]) -> None:
     )
     result = json.loads(bare.stdout.strip().splitlines()[-1])
     bare_rate = result["messages"] / result["seconds"]
+    bare_cpu_us = result["cpu_s"] / result["messages"] * 1e6
     print(
         f"(a) capacity on a backlog of {count} poses ({args.backlog_streams} streams): "
-        f"bare passthrough {bare_rate:7.0f} messages/s",
+        f"bare passthrough {bare_rate:7.0f} messages/s, {bare_cpu_us:.1f} µs CPU a message",
         flush=True,
     )
     admin = AdminClient({"bootstrap.servers": args.brokers})
@@ -321,19 +338,25 @@ def run_capacity(args: argparse.Namespace, template: list[PoseSample]) -> None:
         collector = LatencyCollector(args.brokers, events, args.fps)
         collector.start()
         flow = Flow(args.brokers, flow_topics, processes, 60, Path(args.log), args.snapshot_s)
+        cpu_at_first = cpu = 0.0
         try:
             deadline = time.time() + args.drain_s * 10
             while collector.frames < count and time.time() < deadline:
-                time.sleep(0.2)
+                time.sleep(0.05)
+                cpu = flow.cpu_s()
+                if not cpu_at_first and collector.frames:
+                    cpu_at_first = cpu  # startup (imports, connecting) left out
         finally:
             flow.stop()
             collector.close()
         span = max(collector.last_at - collector.first_at, 1e-9)
         rate = collector.frames / span
+        cpu_us = (cpu - cpu_at_first) / max(collector.frames, 1) * 1e6
         print(
             f"    flow, {processes} process{'es' if processes > 1 else ''}: {rate:7.0f} frames/s "
             f"({collector.frames} of {count} frames); {rate / bare_rate:.2f} x the passthrough "
-            f"(target ≥ {TARGET_RATIO})",
+            f"(target ≥ {TARGET_RATIO}); {cpu_us:.1f} µs CPU a frame, "
+            f"{bare_cpu_us / cpu_us:.2f} x the passthrough's CPU a message",
             flush=True,
         )
 
