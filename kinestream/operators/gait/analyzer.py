@@ -71,6 +71,10 @@ FLOOR_PERCENTILE: Final = 80.0
 REFERENCE_EVERY: Final = 16
 """Frames between two updates of the floor, the noise and the scale."""
 FPS_FRAMES: Final = 8
+WARMUP_S: Final = 0.25
+"""The first frames of a stream are held this long (and eight frames at least) before the
+feet are tracked from the first of them: the frame rate and the floor (where the planted
+feet are) are known by then, as they are not on the first few frames."""
 LOST_AFTER_S: Final = 0.5
 STANDING_S: Final = 1.0
 STOPPED_S: Final = 2.0
@@ -390,8 +394,9 @@ class RunningAnalyzer:
             self._update_reference()
         if self.fps is None:
             self._early.append((seq, time_s, feet))
-            if len(self._times) <= FPS_FRAMES:
+            if len(self._times) <= FPS_FRAMES or time_s - self._early[0][1] < WARMUP_S:
                 return
+            self._update_reference()
             self._start(seq, time_s)
             return
         self._track(seq, time_s, feet)
