@@ -60,8 +60,9 @@ GRID: Final = 64
 neighbours)."""
 MAX_TIMING_NOISE_M: Final = 0.007
 """Timing takes a contact's noise as the planted feet's spread (``noise_m``), but no more
-than this or the contact's own spread about its level: slow sliding and coloured jitter
-widen the spread of many contacts, not the frames around one event."""
+than this or the contact's own spread about its level (slow sliding and coloured jitter
+widen the spread of many contacts, not the frames around one event), and no more than three
+times that own spread (on a stream's first contacts the feet's spread is not known yet)."""
 MIN_NOISE_FRAMES: Final = 5
 MAX_TOUCHDOWN_M_S: Final = 1.5
 """The fastest a foot comes down onto the ground in running (heel strikes: 0.5-1 m/s)."""
@@ -338,7 +339,7 @@ class FootTracker:
         ground = median(levels)
         if len(levels) >= MIN_NOISE_FRAMES:  # this contact's own, fast noise
             own = 1.4826 * median(np.abs(levels - ground)) * m_per_px
-            noise_m = min(noise_m, max(own, MAX_TIMING_NOISE_M))
+            noise_m = min(noise_m, max(own, MAX_TIMING_NOISE_M), 3.0 * own)
         clear = max(CLEAR_NOISE * noise_m, CLEAR_MIN_M)
         low = (ground - data[:, 1]) * m_per_px
         heel = _heights(data[:, 2], start, end, ground, m_per_px, clear)
