@@ -190,17 +190,20 @@ class GaitWindow:
     def regular(self, step: Step) -> Step:
         """``step`` with ``regular`` set (its step time close to the window's median; always,
         with fewer than three step times to compare with) and its stride kept only when
-        close to two of those."""
+        close to two of those (from the first step time on: a stride across an unseen pair
+        of steps is two)."""
         times = sorted(s.step_time_s for s in self.steps if s.step_time_s is not None)
-        if len(times) < 3:
+        if not times:
             return step
         median = times[len(times) // 2]
-        regular = step.step_time_s is None or (
-            abs(step.step_time_s - median) <= REGULAR_SHARE * median
-        )
         stride = step.stride_time_s
         if stride is not None and abs(stride - 2 * median) > 2 * REGULAR_SHARE * median:
             stride = None
+        regular = (
+            len(times) < 3
+            or step.step_time_s is None
+            or abs(step.step_time_s - median) <= REGULAR_SHARE * median
+        )
         return replace(step, regular=regular, stride_time_s=stride)
 
     def step_time_s(self) -> float | None:
