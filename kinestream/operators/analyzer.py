@@ -12,10 +12,13 @@ No lead-in is needed: until it is calibrated the analyzer keeps a look-back of t
 ``LOOKBACK_S`` of measurements (at most ``LOOKBACK_FRAMES``). When quiet standing comes, the
 look-back since the athlete arrived at that spot is analysed first, so a jump made before
 the athlete stood still is found then and its repetition emitted late (its quality block
-says ``calibrated_after_movement``). A warning code fires once per episode (again only
-after ``WARNING_EPISODE_S`` without it); phase times never go backwards; a session without
-repetitions says why in its summary (``no_reps_reason``). Its state is bounded (a few
-seconds of history) whatever the stream's length.
+says ``calibrated_after_movement``). Without any quiet standing, a flight in the look-back
+gives the calibration instead (its parabola the scale), tried every
+``WITHOUT_STANDING_EVERY_S`` once the look-back is nearly full and at the end of the stream.
+A warning code fires once per episode (again only after ``WARNING_EPISODE_S`` without it);
+phase times never go backwards; a session without repetitions says why in its summary
+(``no_reps_reason``). Its state is bounded (a few seconds of history) whatever the stream's
+length.
 """
 
 from __future__ import annotations
@@ -73,6 +76,10 @@ LOOKBACK_REACH_M: Final = 0.5
 """Look-back frames farther than this from where the athlete stood still (1.0 m from the
 landing spot of a drop jump) belong to walking in, not to the movement."""
 WARNING_EPISODE_S: Final = 2.0
+WITHOUT_STANDING_EVERY_S: Final = 0.5
+"""Without quiet standing, once the look-back is this close to full, a calibration from a
+flight in it is tried this often, before the flight leaves the look-back (a flight lasts
+at most 1.3 s, so every one is whole in some try)."""
 CALIBRATING: Final = "calibrating"
 RESTING: Final = frozenset({"standing", "stable", "on_box"})
 NO_REPS: Final = {
@@ -156,6 +163,7 @@ class StreamAnalyzer:
         self._flights = 0
         self._view = ViewTracker()
         self._without_standing = False
+        self._tried_without_standing_s = -math.inf
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Resume a snapshot, also one taken before an attribute existed (its default)."""
@@ -235,19 +243,12 @@ class StreamAnalyzer:
         """Flush the frames still in the smoother and emit the session summary.
 
         A stream that never had quiet standing is analysed now, from its look-back, with a
-        calibration without standing (:func:`calibration_without_standing`); its reps say
-        so (``calibrated_without_standing``, confidence x0.7).
+        calibration without standing (:meth:`_calibrate_without_standing`).
         """
         self._events = []
-        if self._calibration is None and self._lookback and self.last_seq is not None:
-            frames = self._longest_visit()
-            cal = calibration_without_standing(
-                [(t, b) for _, t, b in frames], self.config.athlete_height_m
-            )
-            if cal is not None:
-                assert self.last_time_s is not None
-                self._without_standing = True
-                self._calibrated(self.last_seq, self.last_time_s, cal, frames)
+        if self._calibration is None and self.last_seq is not None:
+            assert self.last_time_s is not None
+            self._calibrate_without_standing(self.last_seq, self.last_time_s)
         if self._smoother is not None:
             for tag, time_s, value, slope in self._smoother.flush():
                 self._on_frame(tag, time_s, value, slope)
@@ -394,6 +395,12 @@ class StreamAnalyzer:
             cal = self._detector.push(sample.timestamp_s, body)
             if cal is not None:
                 self._calibrated(sample.seq, sample.timestamp_s, cal, self._belonging(cal))
+            elif (
+                sample.timestamp_s - lookback[0][1] >= LOOKBACK_S - WITHOUT_STANDING_EVERY_S
+                and sample.timestamp_s - self._tried_without_standing_s >= WITHOUT_STANDING_EVERY_S
+            ):
+                self._tried_without_standing_s = sample.timestamp_s
+                self._calibrate_without_standing(sample.seq, sample.timestamp_s)
             return
         machine = self._machine
         assert machine is not None
@@ -454,14 +461,27 @@ class StreamAnalyzer:
             if self._plausible(frame_time_s, body):
                 self._analyse(frame_seq, frame_time_s, body, None)
 
-    def _longest_visit(self) -> list[tuple[int, float, BodyMeasurement]]:
-        """The longest run of look-back frames without the athlete lost in between."""
+    def _calibrate_without_standing(self, seq: int, time_s: float) -> bool:
+        """Calibrate on the look-back without quiet standing (its reps say so,
+        ``calibrated_without_standing``, confidence x0.7): on the longest run of frames
+        without the athlete lost in between that holds a flight to scale by (see
+        :func:`calibration_without_standing`). Whether it did."""
         visits: list[list[tuple[int, float, BodyMeasurement]]] = [[]]
         for frame in self._lookback:
             if visits[-1] and frame[1] - visits[-1][-1][1] > LOST_AFTER_S:
                 visits.append([])
             visits[-1].append(frame)
-        return max(visits, key=lambda visit: visit[-1][1] - visit[0][1])
+        for frames in sorted(visits, key=lambda v: v[-1][1] - v[0][1] if v else 0.0, reverse=True):
+            if not frames:
+                continue
+            cal = calibration_without_standing(
+                [(t, b) for _, t, b in frames], self.config.athlete_height_m
+            )
+            if cal is not None:
+                self._without_standing = True
+                self._calibrated(seq, time_s, cal, frames)
+                return True
+        return False
 
     def _belonging(self, cal: Calibration) -> list[tuple[int, float, BodyMeasurement]]:
         """The latest run of look-back frames near the calibrated spot (never empty)."""

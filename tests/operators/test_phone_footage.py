@@ -17,7 +17,8 @@ Ground truth is the simulator's exact takeoff and landing. Tolerances:
   must be warned;
 * starting in a held squat and ending 0.25 s after landing, never standing: the
   calibration comes from the flight's parabola (``calibrated_without_standing``), and
-  flight time as in test_accuracy, a quarter of the frame period.
+  flight time as in test_accuracy, a quarter of the frame period; also when the clip goes
+  on for longer than the 6 s look-back without standing.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench.bench_lead_in import phone_timing, session, with_lead_in
 from kinestream.events import AnalysisEvent
+from kinestream.simulation.camera import film, frame_times
+from kinestream.simulation.scenarios import walking_landmarks
 from kinestream.sports import JUMPS, Sport
 from tests.operators.test_accuracy import analyse, timing_tolerance_s
 
@@ -88,3 +92,25 @@ def test_a_clip_that_starts_in_the_squat_gives_the_flight(fps: int) -> None:
         truth.flight_time_s, abs=timing_tolerance_s(fps)
     )
     assert "calibrated_without_standing" in quality["warnings"]
+
+
+def test_a_jump_without_standing_is_found_in_a_clip_longer_than_the_look_back() -> None:
+    # The clip above, then 7 s of walking about (the look-back keeps 6 s): the flight must
+    # give the calibration before it leaves the look-back.
+    trial = session(Sport.SQUAT_JUMP, 60, SEED)
+    truth = trial.reps[0]
+    assert truth.push_start_s is not None
+    start, end = truth.push_start_s - 0.5, truth.landing_s + 0.25
+    jump = [s for s in trial.samples if start <= s.timestamp_s <= end]
+    rng = np.random.default_rng(SEED)
+    times = frame_times(end + 1.0 / 60, end + 7.0, 60.0, rng)
+    walk = film(times, walking_landmarks(times, 0.0, 0.3), trial.camera, rng)
+    first = jump[-1].seq + 1
+    samples = jump + [replace(s, seq=first + k) for k, s in enumerate(walk)]
+    events = analyse(replace(trial, samples=samples))
+    found = reps(events)
+    assert len(found) == 1
+    assert found[0]["metrics"]["flight_time_s"] == pytest.approx(
+        truth.flight_time_s, abs=timing_tolerance_s(60)
+    )
+    assert "calibrated_without_standing" in found[0]["quality"]["warnings"]
