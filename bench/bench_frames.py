@@ -4,11 +4,10 @@ The first ``--frames`` frames of the real demo clip (examples/footage/sports2d_d
 downscaled to 1280 px and JPEG-encoded as a producer sends them, go to a fresh frames
 topic as ``--streams`` streams; one ``kinestream flow --pose mediapipe`` process (frames
 mode with a MediaPipe graph per stream, one worker) analyses them, every frame (the default
-ONNX stage is live and would skip frames of a backlog produced at once: its figures are
-bench_frames_memory's). Figures: the flow's analysed frames/s (from the first produce to
-the last frame's values on the events topic, after a warm-up), and a bare loop over the
-same JPEGs (decode + MediaPipe Pose, one estimator per stream, in this process) for the
-ratio; target ≥ 0.9.
+ONNX stage's figures are bench_frames_memory's). Figures: the flow's analysed frames/s
+(from the first produce to the last frame's values on the events topic, after a warm-up),
+and a bare loop over the same JPEGs (decode + MediaPipe Pose, one estimator per stream, in
+this process) for the ratio; target ≥ 0.9.
 
     KINESTREAM_KAFKA=127.0.0.1:9092 .venv/bin/python bench/bench_frames.py [--frames 200]
 """

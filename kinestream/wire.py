@@ -333,6 +333,9 @@ class Frame:
     width: int
     height: int
     jpeg: bytes
+    produced_s: float | None = None
+    """When Kafka got the message (its timestamp, Unix seconds), set by the flow's decode
+    step; not sent (``None``: unknown). The pose stage measures how far behind live it is."""
 
 
 def encode_frame(frame: Frame) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:

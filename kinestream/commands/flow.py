@@ -32,10 +32,18 @@ Frames mode (the frames topic, unless --no-frames) estimates poses in the flow. 
 16 frames, one per stream, that wait at most 20 ms, and BlazePose runs each batch on ONNX
 Runtime (the models once per process) on --device: cuda when onnxruntime offers CUDA (the
 onnxruntime-gpu package), else cpu; the same code on both. A stream keeps at most 2 frames
-waiting: when inference falls behind, its oldest waiting frame is dropped (frames skipped
-evenly), with a quality_warning (frame_dropped). The stage is split into --pose-buckets
-keys that Bytewax routes to workers (default: the number of workers). With --pose
-mediapipe each stream runs its own MediaPipe graph (about 110 MiB each).
+waiting: a second one runs a batch at once, and while inference runs the worker reads no
+Kafka messages, so a backlog waits in Kafka and every frame of it is analysed. Only a
+frame more than --max-frame-lag-s behind live (Kafka got it that long ago) is skipped, when
+a newer frame of its stream is waiting, with a quality_warning (frame_dropped): a stream
+that far behind skips frames until it is within the bound, and under a steady overload it
+skips frames evenly and stays about that far behind. The default, 30 s, is above what a
+restart replays (--snapshot-interval-s plus the restart itself), so a flow restarted after
+a crash analyses every frame again; one down for longer skips to 30 s behind live and
+catches up from there with every frame. 0 never skips (the default with --stop-at-end: a
+backfill takes every frame). The stage is split into --pose-buckets keys that Bytewax
+routes to workers (default: the number of workers). With --pose mediapipe each stream runs
+its own MediaPipe graph (about 110 MiB each) and takes every frame.
 
 A worker runs at most --max-frame-streams frame streams at once (default 512 with onnx,
 14 with mediapipe: a 2 GiB budget per worker; see kinestream.flows.budget); one more gets
@@ -54,6 +62,7 @@ from pathlib import Path
 
 from kinestream.flows.budget import MEDIAPIPE_MAX_FRAME_STREAMS, ONNX_MAX_FRAME_STREAMS
 from kinestream.flows.inflight import DEFAULT_QUARANTINE_AFTER
+from kinestream.operators.blazepose.batcher import DEFAULT_MAX_FRAME_LAG_S, BatchPolicy
 
 
 def add_flow_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -130,6 +139,14 @@ def add_flow_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "(default: $KINESTREAM_POSE_BUCKETS, else the number of workers)",
     )
     flow.add_argument(
+        "--max-frame-lag-s",
+        type=float,
+        default=float(lag) if (lag := env("KINESTREAM_MAX_FRAME_LAG_S")) else None,
+        help="with --pose onnx: skip a stream's frame that Kafka got more than this long ago "
+        "when a newer one waits; 0: never (default: $KINESTREAM_MAX_FRAME_LAG_S, else 0 with "
+        f"--stop-at-end, else {DEFAULT_MAX_FRAME_LAG_S:g}: above a restart's replay)",
+    )
+    flow.add_argument(
         "--max-frame-streams",
         type=int,
         default=int(limit) if (limit := env("KINESTREAM_MAX_FRAME_STREAMS")) else None,
@@ -190,6 +207,10 @@ def run_flow_command(args: argparse.Namespace) -> int:
     if args.pose_buckets is not None and args.pose_buckets < 1:
         print("kinestream flow: --pose-buckets must be at least 1", file=sys.stderr)
         return 2
+    max_frame_lag_s = frame_lag_bound(args)
+    if not max_frame_lag_s >= 0:
+        print("kinestream flow: --max-frame-lag-s must be 0 or more", file=sys.stderr)
+        return 2
     if args.device == "cuda":
         from kinestream.operators.blazepose.runtime import cuda_available
 
@@ -213,7 +234,11 @@ def run_flow_command(args: argparse.Namespace) -> int:
         from_end=args.from_end,
         tail=not args.stop_at_end,
         pose=args.pose,
-        pose_stage=PoseStageSettings(device=args.device, buckets=buckets),
+        pose_stage=PoseStageSettings(
+            device=args.device,
+            policy=BatchPolicy(max_frame_lag_s=max_frame_lag_s),
+            buckets=buckets,
+        ),
         stream=StreamSettings(
             idle_timeout_s=args.idle_timeout_s,
             max_frame_streams=args.max_frame_streams,
@@ -245,6 +270,13 @@ def run_flow_command(args: argparse.Namespace) -> int:
         recovery_config=recovery,
     )
     return 0
+
+
+def frame_lag_bound(args: argparse.Namespace) -> float:
+    """``--max-frame-lag-s``, else 0 for a backfill (``--stop-at-end``), else the default."""
+    if args.max_frame_lag_s is not None:
+        return float(args.max_frame_lag_s)
+    return 0.0 if args.stop_at_end else DEFAULT_MAX_FRAME_LAG_S
 
 
 def prepare_recovery_dir(

@@ -50,7 +50,7 @@ from bytewax.connectors.kafka import (
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TIMESTAMP_NOT_AVAILABLE
 
 from kinestream import wire
 from kinestream.connectors.database import DatabaseSink, RefusalOutlet
@@ -75,6 +75,7 @@ from kinestream.flows.stream_logic import (
     stream_logic_builder,
 )
 from kinestream.operators.anthropometry import measure_samples
+from kinestream.operators.blazepose.batcher import BatchPolicy
 from kinestream.operators.pose import PoseEstimator, PoseSample
 from kinestream.session import SessionEvent
 
@@ -136,8 +137,9 @@ class FlowSettings:
         ``KINESTREAM_TOPIC_*``, ``KINESTREAM_FRAMES`` (``0`` to skip frames),
         ``KINESTREAM_IDLE_TIMEOUT_S``, ``KINESTREAM_MAX_FRAME_STREAMS``,
         ``KINESTREAM_POSE`` (``onnx`` or ``mediapipe``), ``KINESTREAM_DEVICE`` (``cpu`` or
-        ``cuda``; default: CUDA when available), ``KINESTREAM_POSE_BUCKETS`` and
-        ``KINESTREAM_FROM_END`` (``1``)."""
+        ``cuda``; default: CUDA when available), ``KINESTREAM_POSE_BUCKETS``,
+        ``KINESTREAM_MAX_FRAME_LAG_S`` (the pose stage's bound on how far behind live a
+        frame may be, ``0``: never drop one) and ``KINESTREAM_FROM_END`` (``1``)."""
         env = os.environ if environ is None else environ
         brokers = tuple(
             b.strip() for b in env.get("KINESTREAM_KAFKA", "127.0.0.1:9092").split(",") if b
@@ -157,8 +159,10 @@ class FlowSettings:
                 f"KINESTREAM_POSE must be onnx or mediapipe and KINESTREAM_DEVICE cpu or cuda, "
                 f"got {pose!r} and {device!r}"
             )
+        lag = env.get("KINESTREAM_MAX_FRAME_LAG_S")
         pose_stage = PoseStageSettings(
             device="cuda" if device == "cuda" else "cpu" if device == "cpu" else None,
+            policy=BatchPolicy(max_frame_lag_s=float(lag)) if lag else BatchPolicy(),
             buckets=int(env.get("KINESTREAM_POSE_BUCKETS", "1")),
         )
         return cls(
@@ -212,7 +216,8 @@ def decode_message(
         elif msg.topic == topics.control:
             item = wire.decode_control(msg.key, msg.value)
         elif msg.topic == topics.frames:
-            item = wire.decode_frame(msg.key, msg.value, msg.headers)
+            frame = wire.decode_frame(msg.key, msg.value, msg.headers)
+            item = replace(frame, produced_s=kafka_time_s(msg.timestamp))
         else:
             raise wire.WireError(f"message from unexpected topic {msg.topic!r}")
     except wire.WireError as exc:
@@ -225,6 +230,15 @@ def decode_message(
         if deaths is not None:
             return "ok", (stream_id, _quarantine(topics, msg, deaths))
     return "ok", (stream_id, item)
+
+
+def kafka_time_s(timestamp: tuple[int, int] | None) -> float | None:
+    """A consumed message's Kafka timestamp in Unix seconds (its producer's create time, or
+    the broker's log-append time on a topic set so); ``None`` when it has none."""
+    if timestamp is None:
+        return None
+    kind, ms = timestamp
+    return ms / 1000 if kind != TIMESTAMP_NOT_AVAILABLE and ms >= 0 else None
 
 
 def _quarantine(topics: wire.Topics, msg: RawMessage, deaths: int) -> BadMessage:

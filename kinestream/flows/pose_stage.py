@@ -14,19 +14,36 @@ sessions once per process, on the CPU or CUDA). It passes on, as ``(stream id, i
   ``error`` for one the JPEG decoder refused (its codes: ``bad_frame``, ``too_large``),
   whose batch failed (``pose_estimation_failed``) or of a stream past the worker's budget
   (``frame_streams_full``, :mod:`kinestream.flows.budget`), a ``quality_warning``
-  (``frame_dropped``) for a frame dropped by backpressure;
+  (``frame_dropped``) for a frame skipped because its stream was too far behind live;
 - a stream's :class:`~kinestream.wire.EndMessage` once its waiting frames are through (so
   the end never overtakes them here); the stage then forgets the stream, as it does one
   without frames for ``idle_timeout_s`` (to 1.5 times that).
 
 Batches (:class:`~kinestream.operators.blazepose.batcher.BatchPolicy`): at most 16 frames,
-one per stream; due when 16 streams wait or the oldest frame has waited 20 ms
-(``notify_at``). Backpressure: a stream keeps at most 2 waiting frames, and a new one drops
-its oldest. When inference falls behind, each stream skips frames evenly, each skipped
-frame is a ``quality_warning`` (and a gap in the stream's seqs, which its analysis counts
-as dropped), and no queue grows: a bucket holds at most 2 JPEGs per stream. Frames mode
-is live: a backlog of frames (a flow started at the topic's beginning) is skipped the same
-way; ``kinestream analyze`` analyses a recording's every frame.
+one per stream; due when 16 streams wait, when a stream has 2 frames waiting, or when the
+oldest frame has waited 20 ms (``notify_at``). Backpressure: the stage runs every due batch
+before it takes the next item, so a stream's second waiting frame runs a batch at once
+instead of dropping one. Bytewax's worker is synchronous: while inference runs, the Kafka
+source is not read, so a backlog (a flow restarted from recovery, started at the topic's
+beginning, ``kinestream publish --fast``) waits in Kafka, is read as fast as inference
+goes, and its frames get their poses one by one (unless too far behind live, below); a
+bucket holds at most 2 JPEGs a stream.
+
+Lag (``max_frame_lag_s``, ``kinestream flow --max-frame-lag-s``, default 30 s): a waiting
+frame that Kafka got more than that long ago (its message timestamp,
+:attr:`~kinestream.wire.Frame.produced_s`) is skipped when a newer frame of its stream
+arrives, each a ``quality_warning`` saying how far behind it was (and a gap in the stream's
+seqs, which its analysis counts as dropped). A stream further behind than the bound thus
+skips frames until it is within it again, its newest frame always analysed; under a steady
+overload it skips the surplus evenly and stays about the bound behind live. The default
+is above what a restart replays (the last snapshot's 10 s and the restart), so a flow
+restarted after a crash analyses every frame again, as before the crash; one down longer
+skips to the bound and takes every frame from there. 0 never skips (backfills). The Kafka
+timestamp, not the capture time, is the measure: it is the producer's clock (the API's, a
+camera publisher's) or, on a topic with ``message.timestamp.type=LogAppendTime``, the
+broker's, while capture times come from device clocks that may be off, relative (before
+2001) or ahead of the wall clock (``publish --fast`` stamps a file's frames at their pace
+in the file).
 
 The snapshot is a :class:`StageState`: the batcher (tracks, waiting JPEGs) and the streams'
 last frame times; the models are rebuilt, not snapshotted.
@@ -190,18 +207,21 @@ class PoseStage(StatefulLogic[StageInput, KeyedInput, StageState]):
             )
             return [(stream_id, _error(frame, "frame_streams_full", message))]
         state.seen[stream_id] = now
-        waiting = WaitingFrame(frame.jpeg, frame.seq, frame.timestamp_s, now)
-        dropped = state.batcher.add(stream_id, waiting)
-        if dropped is None:
-            return []
-        message = (
-            f"frame {dropped.seq} was dropped: pose inference is behind, so this stream's "
-            f"frames are skipped evenly (at most {state.batcher.policy.max_waiting} wait)"
-        )
-        warning = FrameIssue(
-            dropped.seq, dropped.timestamp_s, "quality_warning", "frame_dropped", message
-        )
-        return [(stream_id, warning)]
+        waiting = WaitingFrame(frame.jpeg, frame.seq, frame.timestamp_s, now, frame.produced_s)
+        bound = state.batcher.policy.max_frame_lag_s
+        out: list[KeyedInput] = []
+        for dropped, lag in state.batcher.add(stream_id, waiting, now):
+            message = (
+                f"frame {dropped.seq} was skipped: Kafka got it {lag:.1f} s ago, more than the "
+                f"flow's bound of {bound:g} s behind live (--max-frame-lag-s), and a newer "
+                "frame of this stream was waiting; the stream skips frames until it is back "
+                "within the bound"
+            )
+            issue = FrameIssue(
+                dropped.seq, dropped.timestamp_s, "quality_warning", "frame_dropped", message
+            )
+            out.append((stream_id, issue))
+        return out
 
     def _forget(self, stream_id: str) -> None:
         state = self.state
@@ -295,6 +315,7 @@ def pose_stage_builder(
 
     def build(resume: StageState | None) -> PoseStage:
         state = resume if resume is not None else StageState(PoseBatcher(settings.policy))
+        state.batcher.policy = settings.policy  # a restart may change it (--max-frame-lag-s)
         for _ in state.seen:  # a resumed bucket's streams hold their places again
             budget.acquire()
         return PoseStage(state, blazepose, jpeg_decoder, idle_timeout_s, budget, inflight)

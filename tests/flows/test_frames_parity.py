@@ -32,7 +32,6 @@ from kinestream.flows.analysis import (
 )
 from kinestream.flows.pose_stage import PoseStageSettings
 from kinestream.flows.stream_logic import Analyzer, StreamSettings
-from kinestream.operators.blazepose.batcher import BatchPolicy
 from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator
 from kinestream.operators.pose import PoseSample
 from kinestream.sports import Sport
@@ -106,10 +105,9 @@ def test_frames_mode_on_the_onnx_stage_matches_analyze_with_mediapipe(
         _msg(TOPICS.control, *wire.encode_control(wire.EndMessage("cam", len(frames) - 1)))
     )
     out: list[OutMessage] = []
-    # Every frame is replayed at once here: let them all wait rather than skip them.
+    # Every frame is replayed at once here, as a backlog: the stage's defaults take them all.
     settings = FlowSettings(
-        stream=StreamSettings(idle_timeout_s=600),
-        pose_stage=PoseStageSettings(device="cpu", policy=BatchPolicy(max_waiting=len(frames))),
+        stream=StreamSettings(idle_timeout_s=600), pose_stage=PoseStageSettings(device="cpu")
     )
     io = FlowIO(
         source=TestingSource(messages),

@@ -1,28 +1,42 @@
 """The batched pose stage of frames mode (``kinestream.flows.pose_stage``), on the real
 BlazePose models and the real clip's frames: batches across streams bounded in size and
-wait, each stream's poses in order, bounded queues that skip a flooding stream's frames
-evenly, tracking lost and found again, decoder errors, ends after their frames, the
-budget, and a snapshot that holds JPEG bytes only."""
+wait, each stream's poses in order, a backlog handed over at once analysed frame by frame
+with bounded queues, frames skipped evenly only when a stream is further behind live than
+the bound (never with 0), tracking lost and found again, decoder errors, ends after their
+frames, the budget, and a snapshot that holds JPEG bytes only."""
 
 from __future__ import annotations
 
 import functools
 import pickle
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from bytewax.testing import TestingSink, TestingSource, run_main
-from confluent_kafka import Producer
+from confluent_kafka import (
+    TIMESTAMP_CREATE_TIME,
+    TIMESTAMP_LOG_APPEND_TIME,
+    TIMESTAMP_NOT_AVAILABLE,
+    Producer,
+)
 
 from kinestream import wire
-from kinestream.cli import main
+from kinestream.cli import build_parser, main
+from kinestream.commands.flow import frame_lag_bound
 from kinestream.connectors.jpeg import decode_jpeg, encode_jpeg
 from kinestream.connectors.video import read_frames
 from kinestream.events import AnalysisEvent
-from kinestream.flows.analysis import FlowIO, FlowSettings, OutMessage, build_flow
+from kinestream.flows.analysis import (
+    FlowIO,
+    FlowSettings,
+    OutMessage,
+    build_flow,
+    decode_message,
+)
 from kinestream.flows.budget import FrameStreamBudget, PoseBackend, default_max_frame_streams
 from kinestream.flows.pose_stage import (
     PoseStage,
@@ -38,7 +52,11 @@ from kinestream.flows.stream_logic import (
     StreamSettings,
     stream_logic_builder,
 )
-from kinestream.operators.blazepose.batcher import BatchPolicy, PoseBatcher
+from kinestream.operators.blazepose.batcher import (
+    DEFAULT_MAX_FRAME_LAG_S,
+    BatchPolicy,
+    PoseBatcher,
+)
 from kinestream.operators.blazepose.runtime import BlazePose, PoseRequest, cuda_available
 from kinestream.operators.blazepose.tracking import PoseTrack
 from kinestream.operators.pose import PoseSample
@@ -82,9 +100,11 @@ def blank_jpeg() -> bytes:
     return encode_jpeg(np.full((720, 1280, 3), 30, np.uint8))
 
 
-def frame(stream_id: str, seq: int, jpeg: bytes | None = None) -> wire.Frame:
+def frame(
+    stream_id: str, seq: int, jpeg: bytes | None = None, produced_s: float | None = None
+) -> wire.Frame:
     jpeg = clip_jpegs()[PERSON_FROM + seq % 30] if jpeg is None else jpeg
-    return wire.Frame(stream_id, seq, T0 + seq / 30, 30.0, 1280, 720, jpeg)
+    return wire.Frame(stream_id, seq, T0 + seq / 30, 30.0, 1280, 720, jpeg, produced_s)
 
 
 @dataclass
@@ -176,37 +196,76 @@ def test_each_streams_poses_come_in_seq_order(models: CountingBlazePose) -> None
     assert max(models.batches) == 2  # one frame per stream a batch, never two of a stream
 
 
-def test_a_flooding_stream_skips_frames_evenly_with_a_warning_and_its_queue_stays_bounded(
+def test_a_backlog_of_one_stream_handed_over_at_once_gets_a_pose_for_every_frame_in_order(
     models: CountingBlazePose,
 ) -> None:
-    """Every 100 ms a steady stream sends one frame and a flooding one sends three, while
-    two wait at most: the flood loses one frame in three, evenly, the steady one none."""
-    clock = Clock()
-    logic = stage(models, clock, BatchPolicy(max_batch=16, max_wait_s=0.02, max_waiting=2))
+    """A Kafka batch of 32 frames of one stream, 10 s behind live (under the 30 s bound): a
+    stream's second waiting frame runs a batch at once, so every frame is analysed, or is
+    its decoder's error, in order, and at most two wait."""
+    clock = Clock(T0 + 10.0)
+    logic = stage(models, clock)
+    out: list[KeyedInput] = []
+    for seq in range(32):
+        jpeg = b"\xff\xd8 not really a jpeg" if seq == 12 else None
+        out += feed(logic, [("b", frame("b", seq, jpeg, produced_s=T0 + seq / 300))])
+        assert len(logic.state.batcher.waiting.get("b", [])) <= 1  # 2 at most, while it runs
+    out += list(logic.on_eof()[0])
+    assert [seq_of(item) for _, item in out] == list(range(32))
+    kinds = {getattr(item, "code", type(item).__name__) for _, item in out}
+    assert kinds == {"PoseSample", "bad_frame"}
+    assert [seq_of(item) for _, item in out if isinstance(item, FrameIssue)] == [12]
+    assert len(models.batches) >= 30  # one frame of the stream a batch, as it came
+
+
+def flood(logic: PoseStage, clock: Clock, behind_s: float) -> list[StreamInput]:
+    """Every 100 ms a steady stream sends one frame and a flooding one three (a Kafka batch
+    hands them over at once) that Kafka got ``behind_s`` before; then the deadline passes."""
     out: list[KeyedInput] = []
     seq = 0
     for tick in range(8):
         clock.now = T0 + tick * 0.1
-        out += feed(logic, [("steady", frame("steady", tick))])
+        out += feed(logic, [("steady", frame("steady", tick, produced_s=clock.now))])
         for _ in range(3):
-            out += feed(logic, [("flood", frame("flood", seq))])
+            out += feed(logic, [("flood", frame("flood", seq, produced_s=clock.now - behind_s))])
             seq += 1
-            assert len(logic.state.batcher.waiting.get("flood", [])) <= 2
+            assert len(logic.state.batcher.waiting.get("flood", [])) <= 1
         out += notify_after_deadline(logic, clock)
-    flood = [item for sid, item in out if sid == "flood"]
-    analysed = [i.seq for i in flood if isinstance(i, PoseSample)]
-    dropped = [i.seq for i in flood if isinstance(i, FrameIssue)]
-    assert all(
-        i.event_type == "quality_warning" and i.code == "frame_dropped"
-        for i in flood
-        if isinstance(i, FrameIssue)
-    )
-    assert np.diff(dropped).tolist() == [3] * (len(dropped) - 1)  # evenly, one in three
-    assert sorted(analysed + dropped) == list(range(24))
-    assert len(dropped) == 8
     steady = [item for sid, item in out if sid == "steady"]
     assert [seq_of(i) for i in steady] == list(range(8))
     assert all(isinstance(i, PoseSample) for i in steady)
+    return [item for sid, item in out if sid == "flood"]
+
+
+def test_a_flooding_stream_within_the_lag_bound_loses_nothing(
+    models: CountingBlazePose,
+) -> None:
+    logic = stage(models, clock := Clock(), BatchPolicy(max_frame_lag_s=30.0))
+    frames = flood(logic, clock, behind_s=20.0)
+    assert [seq_of(i) for i in frames] == list(range(24))
+    assert all(isinstance(i, PoseSample) for i in frames)
+    assert len(models.batches) == 8 * 3  # each flood frame after the first ran a batch
+
+
+def test_a_stream_further_behind_live_than_the_bound_skips_frames_evenly_with_warnings(
+    models: CountingBlazePose,
+) -> None:
+    """Of the flooding stream's three frames, 40 s behind live, the two a newer frame
+    replaced go, each with a warning that says how far behind it was; the third runs."""
+    logic = stage(models, clock := Clock(), BatchPolicy(max_frame_lag_s=30.0))
+    frames = flood(logic, clock, behind_s=40.0)
+    analysed = [i.seq for i in frames if isinstance(i, PoseSample)]
+    dropped = [i for i in frames if isinstance(i, FrameIssue)]
+    assert analysed == list(range(2, 24, 3))  # the newest of each handover, evenly
+    assert sorted(analysed + [i.seq for i in dropped]) == list(range(24))
+    assert {(i.event_type, i.code) for i in dropped} == {("quality_warning", "frame_dropped")}
+    assert "40.0 s ago, more than the flow's bound of 30 s behind live" in dropped[0].message
+
+
+def test_a_lag_bound_of_0_never_skips_a_frame(models: CountingBlazePose) -> None:
+    logic = stage(models, clock := Clock(), BatchPolicy(max_frame_lag_s=0.0))
+    frames = flood(logic, clock, behind_s=3600.0)
+    assert [seq_of(i) for i in frames] == list(range(24))
+    assert all(isinstance(i, PoseSample) for i in frames)
 
 
 def test_tracking_is_lost_on_frames_without_a_person_and_found_again(
@@ -247,9 +306,7 @@ def test_a_frame_the_decoder_refuses_is_its_error_and_the_stream_goes_on(
     out += notify_after_deadline(logic, clock)
     out += list(logic.on_eof()[0])
     kinds = [(seq_of(item), getattr(item, "code", "pose")) for _, item in out]
-    assert (0, "frame_dropped") in kinds  # three frames at once: the oldest was dropped
-    assert (1, "bad_frame") in kinds
-    assert (2, "too_large") in kinds
+    assert kinds == [(0, "pose"), (1, "bad_frame"), (2, "too_large")]  # in order, none lost
     out = feed(logic, [("e", frame("e", 3))]) + notify_after_deadline(logic, clock)
     assert [(s, type(i).__name__) for s, i in out] == [("e", "PoseSample")]
 
@@ -301,9 +358,11 @@ def test_the_snapshot_holds_jpeg_bytes_and_a_resumed_bucket_goes_on_tracking(
     [waiting] = snapshot.batcher.waiting["k"]
     assert isinstance(waiting.pixels, bytes)
     assert len(pickle.dumps(snapshot)) < 2 * len(waiting.pixels) + 10_000
-    build = pose_stage_builder(PoseStageSettings(), lambda: models, decode_jpeg, 30.0, 4)
+    restarted = PoseStageSettings(policy=BatchPolicy(max_frame_lag_s=0.0))
+    build = pose_stage_builder(restarted, lambda: models, decode_jpeg, 30.0, 4)
     resumed = build(pickle.loads(pickle.dumps(snapshot)))
     resumed.clock = clock
+    assert resumed.state.batcher.policy == restarted.policy  # the restart's settings apply
     assert resumed.state.batcher.tracks["k"] == logic.state.batcher.tracks["k"]
     [(_, sample)] = notify_after_deadline(resumed, clock)
     assert isinstance(sample, PoseSample)
@@ -320,8 +379,8 @@ def test_buckets_are_stable_and_spread_streams() -> None:
 def test_kinestream_flow_analyses_frames_on_the_onnx_stage_by_default(
     kafka_bootstrap: str, topic_factory: TopicFactory, tmp_path: Path
 ) -> None:
-    """Real Kafka, ``kinestream flow`` with its defaults: a stream's every frame is a pose
-    for its analysis, a frame the backlog made it skip (quality_warning) or its error."""
+    """Real Kafka, ``kinestream flow`` with its defaults, started on a backlog of a
+    stream's frames: every frame is a pose for its analysis, or its error; none skipped."""
     topics = fresh_topics(topic_factory, partitions=2)
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     start = wire.StartMessage("live", Sport.CMJ, 1.8)
@@ -356,10 +415,10 @@ def test_kinestream_flow_analyses_frames_on_the_onnx_stage_by_default(
     [summary] = [e for e in events if e.event_type == "session_summary"]
     skipped = {e.seq for e in events if e.payload.get("code") == "frame_dropped"}
     errors = [(e.seq, e.payload["code"]) for e in events if e.event_type == "error"]
-    assert errors == ([] if 12 in skipped else [(12, "bad_frame")])  # skipped: not decoded
+    assert skipped == set()
+    assert errors == [(12, "bad_frame")]
     assert summary.payload["reason"] == "end"
-    assert summary.payload["frames"] >= 2
-    assert summary.payload["frames"] + len(skipped) + len(errors) == count
+    assert summary.payload["frames"] == count - 1
     assert "mediapipe" not in log.read_text().lower()
 
 
@@ -378,6 +437,7 @@ def test_the_environment_chooses_the_pose_backend_device_and_budget() -> None:
             "KINESTREAM_DEVICE": "cpu",
             "KINESTREAM_POSE_BUCKETS": "4",
             "KINESTREAM_MAX_FRAME_STREAMS": "3",
+            "KINESTREAM_MAX_FRAME_LAG_S": "0",
         }
     )
     assert (chosen.pose, chosen.pose_stage.device, chosen.pose_stage.buckets) == (
@@ -386,6 +446,8 @@ def test_the_environment_chooses_the_pose_backend_device_and_budget() -> None:
         4,
     )
     assert chosen.stream.max_frame_streams == 3
+    assert default.pose_stage.policy.max_frame_lag_s == DEFAULT_MAX_FRAME_LAG_S == 30.0
+    assert chosen.pose_stage.policy.max_frame_lag_s == 0.0
     with pytest.raises(ValueError, match="KINESTREAM_POSE"):
         FlowSettings.from_env({"KINESTREAM_POSE": "tflite"})
     with pytest.raises(ValueError, match="KINESTREAM_DEVICE"):
@@ -429,15 +491,51 @@ def test_kinestream_flow_refuses_cuda_where_onnxruntime_has_none(
 
 @pytest.mark.parametrize("pose", ["onnx", "mediapipe"])
 def test_the_flow_runs_frames_on_the_backend_its_settings_name(pose: PoseBackend) -> None:
-    """Twelve frames replayed at once: the live ONNX stage keeps two waiting and skips the
-    rest evenly, each with a warning; a MediaPipe graph per stream takes every frame."""
+    """Forty frames of a stream replayed at once (more than a Kafka batch): both backends
+    take every frame, the ONNX stage running a batch whenever two wait."""
+    count = 40
+    events = run_frames_flow(
+        FlowSettings(pose=pose, pose_stage=PoseStageSettings(device="cpu")), count
+    )
+    analysed = [e.seq for e in events if e.event_type == "metric_update"]
+    assert analysed == list(range(count))
+    assert events[-1].event_type == "session_summary"
+
+
+@pytest.mark.parametrize("max_frame_lag_s", [30.0, 0.0])
+def test_the_flow_skips_frames_kafka_got_longer_ago_than_the_bound(max_frame_lag_s: float) -> None:
+    """Frames whose Kafka timestamp is ten minutes old: the flow skips those a newer frame
+    of the stream replaced, with warnings, and analyses the newest; 0 skips none."""
     count = 12
+    produced = (TIMESTAMP_CREATE_TIME, int((time.time() - 600) * 1000))
+    policy = BatchPolicy(max_frame_lag_s=max_frame_lag_s)
+    settings = FlowSettings(pose_stage=PoseStageSettings(device="cpu", policy=policy))
+    events = run_frames_flow(settings, count, produced)
+    analysed = [e.seq for e in events if e.event_type == "metric_update"]
+    skipped = [e for e in events if e.payload.get("code") == "frame_dropped"]
+    assert sorted(analysed + [e.seq for e in skipped]) == list(range(count))
+    assert events[-1].event_type == "session_summary"
+    if max_frame_lag_s == 0:
+        assert skipped == []
+    else:
+        assert count - 1 in analysed  # the newest frame runs
+        assert len(skipped) >= count // 2
+        assert all(e.event_type == "quality_warning" for e in skipped)
+        assert "behind live (--max-frame-lag-s)" in skipped[0].payload["message"]
+
+
+def run_frames_flow(
+    settings: FlowSettings, count: int, timestamp: tuple[int, int] | None = None
+) -> list[AnalysisEvent]:
+    """Run the flow on a start, ``count`` frames of stream "b" with this Kafka timestamp
+    and its end, all at once; return its events."""
     messages = [start_msg("b")]
     for seq in range(count):
-        messages.append(_msg(TOPICS.frames, *wire.encode_frame(frame("b", seq))))
+        key, value, headers = wire.encode_frame(frame("b", seq))
+        msg = _msg(TOPICS.frames, key, value, headers, offset=seq)
+        messages.append(replace(msg, timestamp=timestamp))
     messages.append(end_msg("b", count - 1))
     out: list[OutMessage] = []
-    settings = FlowSettings(pose=pose, pose_stage=PoseStageSettings(device="cpu"))
     io = FlowIO(
         source=TestingSource(messages),
         events=TestingSink(out),
@@ -445,12 +543,41 @@ def test_the_flow_runs_frames_on_the_backend_its_settings_name(pose: PoseBackend
         analyzer_factory=ToyAnalyzer,
     )
     run_main(build_flow(settings, io))  # type: ignore[no-untyped-call]
-    events = [wire.decode_event(m.key, m.value) for m in out]
-    analysed = [e.seq for e in events if e.event_type == "metric_update"]
-    skipped = [e.seq for e in events if e.payload.get("code") == "frame_dropped"]
-    assert sorted(analysed + skipped) == list(range(count))
-    assert events[-1].event_type == "session_summary"
-    if pose == "mediapipe":
-        assert skipped == []
-    else:
-        assert 0 < len(skipped) < count
+    return [wire.decode_event(m.key, m.value) for m in out]
+
+
+def test_the_decode_step_carries_the_kafka_timestamp_on_the_frame() -> None:
+    key, value, headers = wire.encode_frame(frame("d", 0))
+    msg = _msg(TOPICS.frames, key, value, headers)
+    for timestamp, produced_s in [
+        ((TIMESTAMP_CREATE_TIME, 1_760_000_123_456), 1_760_000_123.456),
+        ((TIMESTAMP_LOG_APPEND_TIME, 1_760_000_000_000), 1_760_000_000.0),
+        ((TIMESTAMP_NOT_AVAILABLE, -1), None),
+        (None, None),
+    ]:
+        status, decoded = decode_message(TOPICS, replace(msg, timestamp=timestamp))
+        assert status == "ok"
+        assert isinstance(decoded, tuple)
+        item = decoded[1]
+        assert isinstance(item, wire.Frame)
+        assert item.produced_s == produced_s
+        assert replace(item, produced_s=None) == frame("d", 0)
+
+
+def test_kinestream_flow_takes_every_frame_of_a_backfill_and_refuses_a_negative_bound(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def bound(*argv: str) -> float:
+        return frame_lag_bound(build_parser().parse_args(["flow", *argv]))
+
+    monkeypatch.delenv("KINESTREAM_MAX_FRAME_LAG_S", raising=False)
+    assert bound() == DEFAULT_MAX_FRAME_LAG_S
+    assert bound("--stop-at-end") == 0.0  # a backfill
+    assert bound("--stop-at-end", "--max-frame-lag-s", "5") == 5.0
+    monkeypatch.setenv("KINESTREAM_MAX_FRAME_LAG_S", "7")
+    assert (bound(), bound("--stop-at-end")) == (7.0, 7.0)
+    assert main(["flow", "--max-frame-lag-s", "-1"]) == 2
+    assert "--max-frame-lag-s must be 0 or more" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["flow", "--help"])
+    assert "--max-frame-lag-s" in capsys.readouterr().out

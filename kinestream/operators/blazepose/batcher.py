@@ -11,18 +11,26 @@ Policy (:class:`BatchPolicy`):
 - a batch holds at most one frame per stream (a stream's next crop comes from its previous
   frame's landmarks, so its frames go through the models in order, one batch each) and at
   most ``max_batch`` frames, the streams whose oldest waiting frame is oldest first;
-- a batch is due when ``max_batch`` streams have a frame waiting, or when the oldest waiting
-  frame has waited ``max_wait_s``;
-- backpressure: a stream keeps at most ``max_waiting`` frames; a frame arriving at a full
-  stream drops that stream's oldest waiting one. Under a steady overload a stream thus
-  skips frames evenly (every k-th) and latency stays bounded, and nothing grows without
-  bound: at most ``max_waiting`` frames per stream wait. Each dropped frame is reported to
-  the caller, who tells the stream's analysis (a ``quality_warning``).
+- a batch is due when ``max_batch`` streams have a frame waiting, when a stream has
+  ``max_waiting`` frames waiting (its queue is full: due at once), or when the oldest
+  waiting frame has waited ``max_wait_s``;
+- backpressure: a full queue runs inference instead of dropping a frame. A caller that runs
+  every due batch before it adds the next frame (the dataflow's stage does) holds at most
+  ``max_waiting`` frames a stream, and in a synchronous consumer the pace of inference is
+  then the pace of reading: a backlog waits in Kafka, not here;
+- lag: a waiting frame that is more than ``max_frame_lag_s`` behind live (its
+  ``produced_s``, when Kafka got it, that much before the caller's time) is dropped when a
+  newer frame of its stream arrives. A stream further behind than that thus skips frames
+  until it is within the bound again (under a steady overload, it skips the surplus evenly
+  and stays about ``max_frame_lag_s`` behind); its newest frame always runs. Each dropped
+  frame is reported to the caller, who tells the stream's analysis (a
+  ``quality_warning``). ``max_frame_lag_s`` 0 never drops a frame.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from typing import Final, Generic, TypeVar
 
 from kinestream.operators.blazepose.tracking import PoseTrack
@@ -33,29 +41,46 @@ P = TypeVar("P")
 DEFAULT_MAX_BATCH: Final = 16
 DEFAULT_MAX_WAIT_S: Final = 0.020  # under a frame interval at 30 fps
 DEFAULT_MAX_WAITING: Final = 2
+DEFAULT_MAX_FRAME_LAG_S: Final = 30.0
+"""Above a recovery replay (``kinestream flow``'s 10 s snapshot interval plus a restart),
+so a flow restarted after a crash analyses every frame again; see ``kinestream flow``."""
 
 
 @dataclass(frozen=True, slots=True)
 class BatchPolicy:
-    """Bounds of a batch: its size, the longest wait for it, and each stream's queue."""
+    """Bounds of a batch: its size, the longest wait for it, each stream's queue, and how
+    far behind live a frame may be before a newer one of its stream replaces it."""
 
     max_batch: int = DEFAULT_MAX_BATCH
     max_wait_s: float = DEFAULT_MAX_WAIT_S
     max_waiting: int = DEFAULT_MAX_WAITING
+    max_frame_lag_s: float = DEFAULT_MAX_FRAME_LAG_S
+    """0: never drop a frame."""
 
     def __post_init__(self) -> None:
-        if self.max_batch < 1 or self.max_waiting < 1 or not self.max_wait_s >= 0:
+        valid_times = self.max_wait_s >= 0 and self.max_frame_lag_s >= 0
+        if self.max_batch < 1 or self.max_waiting < 1 or not valid_times:
             raise ValueError(f"invalid batch policy {self}")
 
 
 @dataclass(frozen=True, slots=True)
 class WaitingFrame(Generic[P]):
-    """A frame waiting for inference: its pixels, seq, capture time and arrival time."""
+    """A frame waiting for inference: its pixels, seq, capture time, arrival time and when
+    Kafka got it (Unix seconds; ``None``: unknown, never behind live)."""
 
     pixels: P
     seq: int
     timestamp_s: float
     arrived_s: float
+    produced_s: float | None = None
+
+    def __setstate__(self, state: Sequence[object]) -> None:
+        """Resume a snapshot, also one taken before ``produced_s`` existed (``None``)."""
+        for name, value in zip(_WAITING_FIELDS, (*state, None), strict=False):
+            object.__setattr__(self, name, value)
+
+
+_WAITING_FIELDS: Final = tuple(f.name for f in fields(WaitingFrame))
 
 
 @dataclass(slots=True)
@@ -67,19 +92,37 @@ class PoseBatcher(Generic[P]):
     tracks: dict[str, PoseTrack] = field(default_factory=dict)
     waiting: dict[str, list[WaitingFrame[P]]] = field(default_factory=dict)
 
-    def add(self, stream_id: str, frame: WaitingFrame[P]) -> WaitingFrame[P] | None:
-        """Queue a stream's frame; return the frame it dropped, if its queue was full."""
+    def add(
+        self, stream_id: str, frame: WaitingFrame[P], now_s: float
+    ) -> list[tuple[WaitingFrame[P], float]]:
+        """Queue a stream's frame at ``now_s``; return the waiting frames of the stream it
+        replaced (its oldest ones more than ``max_frame_lag_s`` behind live), each with how
+        far behind it was."""
         queue = self.waiting.setdefault(stream_id, [])
-        dropped = queue.pop(0) if len(queue) >= self.policy.max_waiting else None
+        dropped: list[tuple[WaitingFrame[P], float]] = []
+        while queue and (lag := self._lag_past_bound(queue[0], now_s)) is not None:
+            dropped.append((queue.pop(0), lag))
         queue.append(frame)
         return dropped
 
+    def _lag_past_bound(self, frame: WaitingFrame[P], now_s: float) -> float | None:
+        """How far ``frame`` is behind live at ``now_s``, if more than ``max_frame_lag_s``."""
+        bound = self.policy.max_frame_lag_s
+        if bound == 0 or frame.produced_s is None:
+            return None
+        lag = now_s - frame.produced_s
+        return lag if lag > bound else None
+
     def due_at(self) -> float | None:
-        """When the next batch is due (``None``: nothing waits); due now if it is full."""
+        """When the next batch is due (``None``: nothing waits); due since the oldest frame
+        came if the batch is full or a stream's queue is."""
         heads = [queue[0].arrived_s for queue in self.waiting.values() if queue]
         if not heads:
             return None
-        if len(heads) >= self.policy.max_batch:
+        full = self.policy.max_waiting
+        if len(heads) >= self.policy.max_batch or any(
+            len(queue) >= full for queue in self.waiting.values()
+        ):
             return min(heads)
         return min(heads) + self.policy.max_wait_s
 
