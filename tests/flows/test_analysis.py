@@ -18,7 +18,15 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 
 from kinestream import wire
 from kinestream.events import AnalysisEvent, frame_updates
-from kinestream.flows.analysis import FlowIO, FlowSettings, OutMessage, build_flow, measure_poses
+from kinestream.flows.analysis import (
+    PREFETCH_MESSAGES,
+    FlowIO,
+    FlowSettings,
+    OutMessage,
+    build_flow,
+    kafka_source,
+    measure_poses,
+)
 from kinestream.flows.stream_logic import KeyedInput, StreamSettings
 from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
 from kinestream.operators.anthropometry import MeasuredSample, measure
@@ -426,3 +434,11 @@ def test_the_flow_analyses_like_the_analyzer_on_its_own(runner: Runner) -> None:
     frames = [f.seq for e in events for f in frame_updates(e) if f.event_type == "metric_update"]
     assert frames == [s.seq for s in received]
     assert by_type(events)["metric_updates"] < len(frames) / 2
+
+
+def test_the_source_fetches_a_bounded_number_of_messages_ahead_unless_told_otherwise() -> None:
+    # Bytewax's KafkaSource keeps the consumers' extra settings as given.
+    config = kafka_source(FlowSettings())._add_config
+    assert config["queued.min.messages"] == str(PREFETCH_MESSAGES)
+    told = kafka_source(FlowSettings(kafka_config={"queued.min.messages": "500"}))._add_config
+    assert told["queued.min.messages"] == "500"
