@@ -89,6 +89,11 @@ class ParabolaFit:
         return self.c0 + self.c1 * tau + self.c2 * tau * tau
 
     @property
+    def apex_time_s(self) -> float:
+        """Time of the parabola's vertex (meaningful when ``c2 < 0``)."""
+        return self.t0 - self.c1 / (2.0 * self.c2)
+
+    @property
     def apex_m(self) -> float:
         """Highest point of the parabola (its vertex; meaningful when ``c2 < 0``)."""
         return self.c0 - self.c1 * self.c1 / (4.0 * self.c2)

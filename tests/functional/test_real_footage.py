@@ -10,8 +10,11 @@ the box from frame 5; lost in mid-somersault at frame 169, after which the detec
 up the walker (170-200, CoM about 0.31 of the image width away); lost again as she leaves
 the picture at frame 201, then the man on the grass (202-226). Within each track the CoM
 never moves more than about 0.02 of the width between frames. The analysis keeps to the man
-(the walker is out of his reach; see kinestream.operators.athlete_lock) and never calibrates
-(the man is never still for a second), so it reports no repetition at all.
+(the walker is out of his reach; see kinestream.operators.athlete_lock). He is never still,
+so the stream is calibrated without standing from his hops' CoM parabola, and the five hops
+on the box top come out as low-confidence repetitions (``calibrated_without_standing``,
+``no_countermovement``, ``low_fps``: confidence about 0.4 or less); their timing against the
+labels is bench/bench_footage.py's to measure.
 """
 
 from __future__ import annotations
