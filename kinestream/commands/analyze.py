@@ -476,13 +476,20 @@ def _rep_table(sport: Sport, reps: list[AnalysisEvent]) -> list[str]:
         rows.append([name, units.get(name, ""), *values])
     quality = [rep.payload.get("quality", {}) for rep in reps]
     rows.append(["confidence", "0-1", *(_cell(q.get("confidence")) for q in quality)])
-    rows.append(["warnings", "", *(",".join(q.get("warnings", [])) or "-" for q in quality)])
+    warned = [q.get("warnings", []) for q in quality]
+    rows.append(["warnings", "", *(str(len(codes)) if codes else "-" for codes in warned)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     out = []
     for row in rows:
         left = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
         right = [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
         out.append("  ".join(left + right).rstrip())
+    # Warning codes are listed under the table: one long cell would widen every column.
+    out += [
+        f"  rep {rep.payload['rep']}: {', '.join(codes)}"
+        for rep, codes in zip(reps, warned, strict=True)
+        if codes
+    ]
     return out
 
 

@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 
 from kinestream.cli import main
+from kinestream.commands.analyze import PoseSource, Report, format_report
 from kinestream.commands.simulate import simulate
 from kinestream.connectors.recording import RecordingParams, RecordingWriter, read_recording
+from kinestream.events import AnalysisEvent
+from kinestream.operators.analyzer import StreamConfig
 from kinestream.sports import JUMPS, Sport
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,3 +174,35 @@ def test_simulate_refuses_impossible_sessions(
     status, out, err = run(["simulate", str(tmp_path / "x.arrow"), "--reps", "0"], capsys)
     assert status == 2, out + err
     assert "--reps" in err
+
+
+def test_reps_warning_codes_are_listed_under_the_table_not_in_its_columns() -> None:
+    codes = ["com_and_flight_time_disagree", "calibrated_without_standing", "low_fps"]
+    reps = [
+        AnalysisEvent(
+            "rep_complete",
+            "s",
+            seq,
+            seq / 30,
+            {
+                "rep": rep,
+                "metrics": {"flight_time_s": 0.3},
+                "quality": {"confidence": 0.4, "warnings": warnings},
+            },
+        )
+        for rep, (seq, warnings) in enumerate([(10, codes), (40, [])], start=1)
+    ]
+    source = PoseSource("video clip.mp4", [], 60, fps=30.0)
+    config = StreamConfig("s", Sport.CMJ, 1.75)
+    out = format_report(source, config, Report(reps=reps)).splitlines()
+
+    table = out[out.index(next(line for line in out if line.startswith("metric"))) :]
+    widths = {len(line) for line in table[: table.index("")] if not line.startswith("  ")}
+    assert max(widths) < 50, table  # two narrow value columns, whatever the warnings
+    assert next(line for line in table if line.startswith("warnings")).split() == [
+        "warnings",
+        "3",
+        "-",
+    ]
+    assert f"  rep 1: {', '.join(codes)}" in table
+    assert not any(line.startswith("  rep 2:") for line in table)
