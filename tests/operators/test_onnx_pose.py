@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pickle
 from collections.abc import Iterator
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from kinestream.operators.blazepose import detector, runtime
 from kinestream.operators.blazepose.geometry import (
     Roi,
     crop_roi,
+    pad_roi,
     project_landmarks,
     roi_from_alignment_points,
 )
@@ -148,10 +150,28 @@ def test_heatmap_refines_confident_landmarks_only() -> None:
 
 def test_roi_from_points_is_upright_and_scaled() -> None:
     roi = roi_from_alignment_points(np.array([0.5, 0.6]), np.array([0.5, 0.4]), 200, 100)
-    # the scale point 20 px straight above: upright, side 2 * 20 * 1.25 = 50 px
-    assert roi == Roi(0.5, 0.6, 50 / 200, 50 / 100, 0.0)
+    # the scale point 20 px straight above: upright, side 2 * 20 * 1.25 = 50 px, in float
+    assert astuple(roi) == pytest.approx((0.5, 0.6, 50 / 200, 50 / 100, 0.0), rel=1e-6)
+    assert all(float(np.float32(v)) == v for v in astuple(roi))  # a NormalizedRect's floats
     tilted = roi_from_alignment_points(np.array([0.5, 0.5]), np.array([0.6, 0.5]), 100, 100)
     assert tilted.rotation == pytest.approx(math.pi / 2)
+
+
+def test_pad_roi_squares_the_rect_in_float_and_projection_removes_the_padding() -> None:
+    roi = Roi(0.5, 0.5, 0.3, 0.3 * 640 / 480 * (1 + 1e-6), 0.0)  # a hair taller than wide
+    pixels, (pad_x, pad_y) = pad_roi(roi, 640, 480)
+    assert pixels.width == pixels.height == pytest.approx(0.3 * 640 * (1 + 1e-6), rel=1e-6)
+    assert pad_y == 0.0
+    assert 0.0 < pad_x < 1e-6
+    corner = np.array([[pad_x, 0.0, 0.0]])  # the crop's left edge, inside the padding
+    back = project_landmarks(corner, roi, (pad_x, pad_y))[0]
+    assert back[0] == pytest.approx(0.5 - 0.15, abs=1e-6)
+
+
+def test_the_first_frame_is_at_mediapipes_first_timestamp() -> None:
+    # solution_base.py adds 33333 µs before it sends a frame: a pose on the first frame
+    # starts the filter there, and the second frame is filtered
+    assert PoseTrack().time_ns == FRAME_NS
 
 
 def test_crop_and_projection_are_inverse() -> None:
@@ -175,6 +195,7 @@ def test_auxiliary_filter_follows_mediapipes_one_euro() -> None:
     assert np.array_equal(out, first)
     out, state = fresh.apply(first, FRAME_NS, 50.0)
     assert np.array_equal(out, first)
+    assert state.last_time_ns == FRAME_NS
     assert state.raw == (100.0, 200.0)
     moved = first + 10.0
     out, state = state.apply(moved, 2 * FRAME_NS, 50.0)
@@ -182,7 +203,7 @@ def test_auxiliary_filter_follows_mediapipes_one_euro() -> None:
     a_d = 1 / (1 + frequency / (2 * math.pi * 1.0))
     derivative = a_d * 10.0 / 50.0 * frequency
     a = 1 / (1 + frequency / (2 * math.pi * (0.01 + 10.0 * derivative)))
-    np.testing.assert_allclose(out, a * moved + (1 - a) * first)
+    np.testing.assert_allclose(out, a * moved + (1 - a) * first, rtol=1e-6)  # floats
     assert state.frequency_hz == pytest.approx(frequency)
 
 

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from kinestream.operators.blazepose.geometry import crop
+from kinestream.operators.blazepose.geometry import Roi, crop, pad_roi
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -71,23 +71,22 @@ def letterbox(
 ) -> tuple[npt.NDArray[np.float32], tuple[float, float]]:
     """The detector's input (224, 224, 3) and the (horizontal, vertical) padding fractions.
 
-    The whole image, padded to a square on its short side (zeros, i.e. -1 after the range
-    map), as ``ImageToTensorCalculator`` with ``keep_aspect_ratio`` does.
+    The whole image, padded to a square on its long side (zeros, i.e. -1 after the range
+    map), as ``ImageToTensorCalculator`` with ``keep_aspect_ratio`` does (``PadRoi``, in float).
     """
     height, width = rgb.shape[:2]
-    side = float(max(width, height))
-    pad_x = (1.0 - width / side) / 2.0
-    pad_y = (1.0 - height / side) / 2.0
+    whole = Roi(0.5, 0.5, 1.0, 1.0, 0.0)
+    pixels, padding = pad_roi(whole, width, height)
     tensor = crop(
         rgb,
-        (width / 2.0, height / 2.0),
-        (side, side),
+        (pixels.x_center, pixels.y_center),
+        (pixels.width, pixels.height),
         0.0,
         INPUT_SIZE,
         (-1.0, 1.0),
         cv2.BORDER_CONSTANT,
     )
-    return tensor, (pad_x, pad_y)
+    return tensor, padding
 
 
 def _iou(box: FloatArray, boxes: FloatArray) -> FloatArray:
@@ -121,13 +120,22 @@ def best_detection(
         return None
     scores = scores[keep]
     boxes = np.concatenate([centre[keep] - size[keep] / 2, centre[keep] + size[keep] / 2], axis=1)
-    keypoints = raw[keep, 4 : 4 + 2 * NUM_KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2)
-    keypoints = keypoints + ANCHORS[keep][:, None, :]
+    # the keypoints and their weighted mean in float, as the calculators compute them: the
+    # scores' order and float sums set the ROI's last digits, which a hard frame amplifies
+    f32 = np.float32
+    encoded = regressors.reshape(NUM_BOXES, -1)[keep, 4 : 4 + 2 * NUM_KEYPOINTS]
+    keypoints = (encoded.astype(f32) / f32(INPUT_SIZE)).reshape(-1, NUM_KEYPOINTS, 2)
+    keypoints = keypoints + ANCHORS[keep].astype(f32)[:, None, :]
     top = int(np.argmax(scores))
     merged = _iou(boxes[top], boxes) > NMS_IOU_THRESHOLD
     merged[top] = True  # MediaPipe keeps a lone (even zero-area) best detection as it is
-    weights = scores[merged]
-    points = (keypoints[merged] * weights[:, None, None]).sum(axis=0) / weights.sum()
-    pad_x, pad_y = padding
-    unpadded = (points - np.array([pad_x, pad_y])) / np.array([1 - 2 * pad_x, 1 - 2 * pad_y])
+    exp = np.exp(-logits[keep][merged]).astype(f32)  # expf, then 1.0f / (1.0f + e)
+    weights = f32(1.0) / (f32(1.0) + exp)
+    total, points = f32(0.0), np.zeros((NUM_KEYPOINTS, 2), f32)
+    for k in np.argsort(-weights, kind="stable"):  # WeightedNonMaxSuppression: best first
+        total = total + weights[k]
+        points = points + keypoints[merged][k] * weights[k]
+    points = points / total
+    pad = np.array(padding, dtype=f32)
+    unpadded = (points - pad) / (f32(1.0) - (pad + pad))
     return np.asarray(unpadded, dtype=np.float64)

@@ -35,25 +35,34 @@ HEATMAP_KERNEL: Final = 9
 MIN_CONFIDENCE_TO_REFINE: Final = 0.5
 
 
-def _sigmoid(x: npt.NDArray[np.float32] | FloatArray) -> FloatArray:
-    return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+def _sigmoid(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``1.0f / (1.0f + std::exp(-x))`` in float, as both calculators compute it."""
+    exp = np.exp(-x.astype(np.float64)).astype(np.float32)
+    return np.float32(1.0) / (np.float32(1.0) + exp)
+
+
+def _sequential_sum(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Sums over the last axis in float, added in order (the calculator's loop)."""
+    return np.cumsum(values, axis=-1, dtype=np.float32)[..., -1]
 
 
 def decode_landmarks(raw: npt.NDArray[np.float32], heatmap: npt.NDArray[np.float32]) -> FloatArray:
     """The 39 landmarks (39, 5) of one crop, normalized to the crop, refined by the heatmap.
 
-    Columns: x, y, z, visibility, presence. ``heatmap`` has shape (64, 64, 39), logits.
+    Columns: x, y, z, visibility, presence. ``heatmap`` has shape (64, 64, 39), logits. In
+    float, as the calculators compute them (the ROI of the next frame comes from these).
     """
-    values = raw.reshape(NUM_ALL_LANDMARKS, 5).astype(np.float64)
-    out = np.empty_like(values)
-    out[:, :3] = values[:, :3] / INPUT_SIZE
+    f32 = np.float32
+    values = raw.reshape(NUM_ALL_LANDMARKS, 5).astype(f32)
+    out = np.empty(values.shape, dtype=f32)
+    out[:, :3] = values[:, :3] / f32(INPUT_SIZE)
     out[:, 3:] = _sigmoid(values[:, 3:])
     rows_n, cols_n = heatmap.shape[:2]
-    col = np.trunc(out[:, 0] * cols_n).astype(np.int64)  # C++ float -> int truncates
-    row = np.trunc(out[:, 1] * rows_n).astype(np.int64)
+    col = np.trunc(out[:, 0] * f32(cols_n)).astype(np.int64)  # C++ float -> int truncates
+    row = np.trunc(out[:, 1] * f32(rows_n)).astype(np.int64)
     inside = (col >= 0) & (col < cols_n) & (row >= 0)
     offsets = np.arange(HEATMAP_KERNEL) - (HEATMAP_KERNEL - 1) // 2
-    rows = row[:, None] + offsets  # (39, 7)
+    rows = row[:, None] + offsets  # (39, 9)
     cols = col[:, None] + offsets
     valid = ((rows >= 0) & (rows < rows_n))[:, :, None] & ((cols >= 0) & (cols < cols_n))[
         :, None, :
@@ -62,15 +71,19 @@ def decode_landmarks(raw: npt.NDArray[np.float32], heatmap: npt.NDArray[np.float
     logits = heatmap[
         np.clip(rows, 0, rows_n - 1)[:, :, None], np.clip(cols, 0, cols_n - 1)[:, None, :], channel
     ]
-    weight = np.where(valid, _sigmoid(logits), 0.0)
-    total = weight.sum(axis=(1, 2))
-    refine = inside & (weight.max(axis=(1, 2)) >= MIN_CONFIDENCE_TO_REFINE) & (total > 0)
-    safe_total = np.where(total > 0, total, 1.0)
-    refined_x = (weight * cols[:, None, :]).sum(axis=(1, 2)) / cols_n / safe_total
-    refined_y = (weight * rows[:, :, None]).sum(axis=(1, 2)) / rows_n / safe_total
+    # cells outside the heatmap are skipped by the loop: a zero weight adds nothing
+    weight = np.where(valid, _sigmoid(logits), f32(0.0)).astype(f32)
+    flat = weight.reshape(NUM_ALL_LANDMARKS, -1)  # row by row, as the loop runs
+    grid_rows = np.broadcast_to(rows[:, :, None], weight.shape).reshape(flat.shape).astype(f32)
+    grid_cols = np.broadcast_to(cols[:, None, :], weight.shape).reshape(flat.shape).astype(f32)
+    total = _sequential_sum(flat)
+    refine = inside & (flat.max(axis=1) >= MIN_CONFIDENCE_TO_REFINE) & (total > 0)
+    safe_total = np.where(total > 0, total, f32(1.0))
+    refined_x = _sequential_sum(grid_cols * flat) / f32(cols_n) / safe_total
+    refined_y = _sequential_sum(grid_rows * flat) / f32(rows_n) / safe_total
     out[:, 0] = np.where(refine, refined_x, out[:, 0])
     out[:, 1] = np.where(refine, refined_y, out[:, 1])
-    return out
+    return out.astype(np.float64)
 
 
 def decode_world(raw: npt.NDArray[np.float32]) -> FloatArray:

@@ -30,6 +30,7 @@ from kinestream.operators.blazepose.geometry import (
     Roi,
     crop_roi,
     object_scale,
+    pad_roi,
     project_landmarks,
     project_world,
     roi_from_alignment_points,
@@ -216,14 +217,18 @@ class BlazePose:
         raw, flag, heatmap, world_raw = output
         if float(flag.reshape(-1)[0]) < self.min_tracking_confidence:
             return PoseSample(request.seq, request.timestamp_s, width, height, None), lost
-        landmarks = project_landmarks(decode_landmarks(raw, heatmap), roi)
+        _, padding = pad_roi(roi, width, height)
+        landmarks = project_landmarks(decode_landmarks(raw, heatmap), roi, padding)
         world = project_world(decode_world(world_raw), roi)
         aux = landmarks[AUXILIARY, :2]
-        size = np.array([width, height], dtype=np.float64)
+        # LandmarksSmoothingCalculator: pixels in float, filtered, normalized again
+        size = np.array([width, height], dtype=np.float32)
         smoothed, aux_filter = track.aux_filter.apply(
-            (aux * size).ravel(), track.time_ns, object_scale(aux[0], aux[1], width, height)
+            (aux.astype(np.float32) * size).ravel().astype(np.float64),
+            track.time_ns,
+            object_scale(aux[0], aux[1], width, height),
         )
-        aux = smoothed.reshape(2, 2) / size
+        aux = (smoothed.astype(np.float32).reshape(2, 2) / size).astype(np.float64)
         next_track = PoseTrack(
             roi=roi_from_alignment_points(aux[0], aux[1], width, height),
             aux_filter=aux_filter,
