@@ -143,6 +143,8 @@ Headers = Sequence[tuple[str, bytes]]
 
 _POSE_MAGIC: Final = b"KP"
 _POSE_HEADER = struct.Struct("<2sBBqdfII")
+_POSE_CHECKED_HEADERS: Final = (HEADER_SCHEMA, HEADER_SEQ)
+_SCHEMA_TEXT: Final = str(WIRE_SCHEMA_VERSION).encode()
 _FLAG_LANDMARKS: Final = 1
 _FLAG_WORLD: Final = 2
 _LANDMARKS_BYTES: Final = NUM_LANDMARKS * 4 * 4
@@ -246,6 +248,8 @@ def decode_key(key: bytes | None) -> str:
         stream_id = key.decode()
     except UnicodeDecodeError as exc:
         raise WireError("message key is not UTF-8") from exc
+    if stream_id.isprintable():  # text decoded from UTF-8 of a checked length: nothing else
+        return stream_id
     return check_stream_id(stream_id)
 
 
@@ -472,9 +476,15 @@ def decode_pose(
     """Decode a pose message; the stream id is the key (see :func:`decode_key`)."""
     decode_key(key)
     sample = decode_pose_packet(value, now_s=now_s).sample
-    h = _header_map(headers)
-    _check_schema(h, required=False)
-    if HEADER_SEQ in h and _header_number(h, HEADER_SEQ, int) != sample.seq:
+    h = _header_map([(name, raw) for name, raw in headers or () if name in _POSE_CHECKED_HEADERS])
+    if h.get(HEADER_SCHEMA, _SCHEMA_TEXT) != _SCHEMA_TEXT:  # what frame_headers writes passes
+        _check_schema(h, required=False)
+    seq = h.get(HEADER_SEQ)
+    if (
+        seq is not None
+        and seq != str(sample.seq).encode()
+        and _header_number(h, HEADER_SEQ, int) != sample.seq
+    ):
         raise WireError("ks-seq header does not match the pose's sequence number")
     return sample
 
@@ -510,25 +520,21 @@ def decode_pose_packet(value: bytes | None, *, now_s: float | None = None) -> Po
     if len(value) != expected:
         raise WireError(f"pose message has {len(value)} bytes, expected {expected}")
     _check_sample(seq, timestamp_s, float(fps), width, height, now_s)
-    body = np.frombuffer(value, dtype="<f4", offset=_POSE_HEADER.size)
-    if body.size and not np.isfinite(body).all():  # one check for both arrays
-        raise WireError("pose landmarks must be finite numbers")
-    offset = 0
     landmarks = world = None
-    if flags & _FLAG_LANDMARKS:
-        landmarks = body[: NUM_LANDMARKS * 4].reshape(NUM_LANDMARKS, 4).astype(np.float64)
-        offset = NUM_LANDMARKS * 4
-    if flags & _FLAG_WORLD:
-        world = body[offset:].reshape(NUM_LANDMARKS, 3).astype(np.float64)
+    if expected > _POSE_HEADER.size:
+        body = np.frombuffer(value, dtype="<f4", offset=_POSE_HEADER.size).astype(np.float64)
+        # One check for both arrays: float32 values sum to at most ~1e41 in float64, so the
+        # sum is finite exactly when every value is (a NaN or an infinity carries through).
+        if not math.isfinite(np.add.reduce(body)):
+            raise WireError("pose landmarks must be finite numbers")
+        offset = 0
+        if flags & _FLAG_LANDMARKS:
+            landmarks = body[: NUM_LANDMARKS * 4].reshape(NUM_LANDMARKS, 4)
+            offset = NUM_LANDMARKS * 4
+        if flags & _FLAG_WORLD:
+            world = body[offset:].reshape(NUM_LANDMARKS, 3)
     try:
-        sample = PoseSample(
-            seq=seq,
-            timestamp_s=timestamp_s,
-            image_width=width,
-            image_height=height,
-            landmarks=landmarks,
-            world=world,
-        )
+        sample = PoseSample(seq, timestamp_s, width, height, landmarks, world)  # positional: faster
     except ValueError as exc:
         raise WireError(f"invalid pose: {exc}") from exc
     return PosePacket(sample, float(fps))
