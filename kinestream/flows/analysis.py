@@ -1,6 +1,6 @@
 """The analysis dataflow: Kafka in, one stateful analyzer per stream, three outputs.
 
-    poses / control / frames topics ──decode──► (stream id, item) ──measure (per batch)──►
+    poses / control / frames topics ──decode and measure (per batch)──► (stream id, item)
         ──stateful "analyze"──►
         ├─► events topic    (every event, key = stream id; frames' values a few at a time)
         ├─► webhooks topic  (every event but the per-frame ones, of sessions owned by an
@@ -47,8 +47,9 @@ from bytewax.connectors.kafka import (
     KafkaSource,
     KafkaSourceMessage,
 )
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
+from bytewax.operators import KeyedStream
 from bytewax.outputs import Sink
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TIMESTAMP_NOT_AVAILABLE
 
@@ -260,7 +261,9 @@ def _quarantine(topics: wire.Topics, msg: RawMessage, deaths: int) -> BadMessage
     return BadMessage(bad.seq, bad.index, bad.message, "quarantined", letter)
 
 
-def _dead_letter_message(item: KeyedInput) -> OutMessage | None:
+def _dead_letter_message(item: KeyedInput | tuple[str, KeyedInput]) -> OutMessage | None:
+    if type(item[1]) is tuple:  # keyed for the per-stream step
+        item = item[1]
     letter = item[1].dead_letter if isinstance(item[1], BadMessage) else None
     if letter is None:
         return None
@@ -396,34 +399,31 @@ def build_flow(settings: FlowSettings, io: FlowIO | None = None) -> Dataflow:
     io = io or FlowIO()
     flow = Dataflow(settings.flow_id)
     raw = op.input("input", flow, io.source or kafka_source(settings))
-    consumer_errors = op.filter_map(
-        "consumer_errors", raw, lambda m: m if isinstance(m, KafkaError) else None
-    )
-    op.inspect("log_consumer_errors", consumer_errors, _log_consumer_error)
-    messages = op.filter_map(
-        "messages", raw, lambda m: m if isinstance(m, KafkaSourceMessage) else None
-    )
     inflight = None
     if settings.inflight_dir is not None:
         inflight = InflightLog(
             settings.inflight_dir, settings.process_id, settings.quarantine_after
         )
     quarantined = inflight.quarantined if inflight is not None else None
-    decoded = op.map("decode", messages, lambda m: decode_message(settings.topics, m, quarantined))
-    branches = op.branch("decoded_ok", decoded, lambda d: d[0] == "ok")
-    items = op.map("unwrap", branches.trues, _unwrap_item)
-    bad = op.map("bad_messages", branches.falses, _unwrap_error)
+    frames = settings.frames and (settings.pose == "mediapipe" or io.estimator_factory is not None)
+    pose_stage = settings.frames and not frames  # frames become poses in the batched stage
+    decoder = BatchDecoder(settings.topics, quarantined, measure=not pose_stage)
+    decoded = op.flat_map_batch("decode", raw, decoder)
+    branches = op.branch("decoded_ok", decoded, _is_item)
+    bad: Stream[SessionEvent] = branches.falses
     if quarantined:
         _log.warning("quarantining what workers died on: %s", sorted(quarantined))
-        letters = op.filter_map("quarantined", items, _dead_letter_message)
+        letters = op.filter_map("quarantined", branches.trues, _dead_letter_message)
         deadletter = io.deadletter or _kafka_sink(settings, settings.topics.deadletter)
         op.output("deadletter_out", letters, deadletter)
-
-    frames = settings.frames and (settings.pose == "mediapipe" or io.estimator_factory is not None)
-    if settings.frames and not frames:  # frames become poses in the batched stage
+    keyed: KeyedStream[KeyedInput]
+    if pose_stage:
+        items: Stream[KeyedInput] = branches.trues
         items = batched_poses("pose_stage", items, settings.pose_stage, settings.stream, inflight)
-    measured = op.flat_map_batch("measure", items, measure_poses)
-    keyed = op.key_on("key_by_stream", measured, lambda item: item[0])
+        measured = op.flat_map_batch("measure", items, measure_poses)
+        keyed = op.key_on("key_by_stream", measured, lambda item: item[0])
+    else:  # decoded, measured and keyed in one step
+        keyed = branches.trues
     builder = stream_logic_builder(
         io.analyzer_factory or default_analyzer_factory,
         settings.stream,
@@ -471,14 +471,42 @@ def measure_poses(batch: list[KeyedInput]) -> list[KeyedInput]:
     return out
 
 
-def _unwrap_item(decoded: Decoded) -> KeyedInput:
-    assert decoded[0] == "ok"
-    return decoded[1]
+class BatchDecoder:
+    """The flow's first step on a batch of consumed messages, in their order: each
+    message decoded (:func:`decode_message`), the poses measured together
+    (:func:`measure_poses`, with ``measure``) and each item keyed by its stream for the
+    per-stream step, ``(stream id, (stream id, item))`` (without ``measure``: the frames
+    mode's pose stage comes first, so items stay ``(stream id, item)``). Errors of
+    unkeyed messages come out as :class:`SessionEvent`; consumer errors are logged."""
+
+    def __init__(
+        self,
+        topics: wire.Topics,
+        quarantined: Mapping[Identity, int] | None,
+        *,
+        measure: bool,
+    ) -> None:
+        self.topics = topics
+        self.quarantined = quarantined
+        self.measure = measure
+
+    def __call__(self, batch: list[Any]) -> list[Any]:
+        """Decode (and measure, and key) one batch."""
+        out: list[Any] = []
+        for msg in batch:
+            if isinstance(msg, KafkaSourceMessage):
+                out.append(decode_message(self.topics, msg, self.quarantined)[1])
+            elif isinstance(msg, KafkaError):
+                _log_consumer_error("consumer_errors", msg)
+        if not self.measure:
+            return out
+        items = measure_poses([d for d in out if type(d) is tuple])
+        keyed = iter(items)
+        return [(d[0], next(keyed)) if type(d) is tuple else d for d in out]
 
 
-def _unwrap_error(decoded: Decoded) -> SessionEvent:
-    assert decoded[0] == "error"
-    return decoded[1]
+def _is_item(decoded: KeyedInput | tuple[str, KeyedInput] | SessionEvent) -> bool:
+    return type(decoded) is tuple
 
 
 def collect_rarely() -> None:

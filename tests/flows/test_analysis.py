@@ -12,14 +12,17 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-from bytewax.connectors.kafka import KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
+from confluent_kafka import KafkaError as ConsumerError
 
 from kinestream import wire
 from kinestream.events import AnalysisEvent, frame_updates
 from kinestream.flows.analysis import (
     PREFETCH_MESSAGES,
+    UNKEYED_STREAM,
+    BatchDecoder,
     FlowIO,
     FlowSettings,
     OutMessage,
@@ -32,6 +35,7 @@ from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
 from kinestream.operators.anthropometry import MeasuredSample, measure
 from kinestream.operators.metric_batches import MetricBatcher
 from kinestream.operators.pose import PoseSample
+from kinestream.session import SessionEvent
 from kinestream.simulation.scenarios import countermovement_jumps
 from kinestream.sports import Sport
 from tests.flows.conftest import Runner
@@ -412,6 +416,20 @@ def test_poses_are_measured_per_batch_across_streams() -> None:
         assert (after.seq, after.timestamp_s) == (before.seq, before.timestamp_s)  # type: ignore[union-attr]
         assert after.body == measure(before)  # type: ignore[arg-type]
     assert measured[3][1].body is None  # type: ignore[union-attr]
+
+
+def test_a_batch_is_decoded_measured_and_keyed_in_order() -> None:
+    error = KafkaError(ConsumerError(ConsumerError._TRANSPORT), _msg(TOPICS.poses, None, None))
+    batch = [start_msg("a"), error, *pose_msgs("a", [0]), _msg(TOPICS.poses, None, b"x")]
+    out = BatchDecoder(TOPICS, None, measure=True)(batch)
+    assert [type(o) for o in out] == [tuple, tuple, SessionEvent]
+    assert out[0] == ("a", ("a", wire.StartMessage("a", Sport.CMJ, 1.8)))
+    assert (out[1][0], out[1][1][0]) == ("a", "a")
+    assert isinstance(out[1][1][1], MeasuredSample)
+    assert out[2].stream_id == UNKEYED_STREAM
+    unmeasured = BatchDecoder(TOPICS, None, measure=False)(batch)
+    assert unmeasured[1][0] == "a"
+    assert type(unmeasured[1][1]) is PoseSample
 
 
 def test_the_flow_analyses_like_the_analyzer_on_its_own(runner: Runner) -> None:
