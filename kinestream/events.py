@@ -62,6 +62,7 @@ outside the dataflow (``kinestream analyze``) have none.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -101,9 +102,20 @@ PER_FRAME_TYPES: Final[frozenset[str]] = frozenset({"metric_update", "metric_upd
 _NAMESPACE: Final = uuid.UUID("6f1c7e5e-2b0a-4d8e-9a51-3c0f1d6b7a21")
 
 
+_NAMESPACE_BYTES: Final = _NAMESPACE.bytes
+_JSON: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+"""What ``json.dumps(body, separators=(",", ":"), allow_nan=False)`` builds on every call."""
+
+
 def event_id_for(stream_id: str, event_type: str, seq: int, index: int = 0) -> str:
-    """Return the deterministic id of the ``index``-th event of ``event_type`` at ``seq``."""
-    return str(uuid.uuid5(_NAMESPACE, f"{stream_id}\x1f{event_type}\x1f{seq}\x1f{index}"))
+    """Return the deterministic id of the ``index``-th event of ``event_type`` at ``seq``:
+    ``uuid.uuid5(_NAMESPACE, name)``, without building a ``UUID`` (a third of its cost)."""
+    name = f"{stream_id}\x1f{event_type}\x1f{seq}\x1f{index}".encode()
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +170,7 @@ class AnalysisEvent:
 
     def to_json(self) -> bytes:
         """Encode the event as compact UTF-8 JSON."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+        return _JSON.encode(self.to_dict()).encode()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnalysisEvent:

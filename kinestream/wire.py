@@ -235,6 +235,10 @@ def encode_key(stream_id: str) -> bytes:
     """Encode a stream id as a message key."""
     if not stream_id:
         raise WireError("stream id must not be empty")
+    if stream_id.isprintable():  # no control characters, no lone surrogates: only the size
+        key = stream_id.encode()
+        if len(key) <= MAX_STREAM_ID_BYTES:
+            return key
     return check_stream_id(stream_id).encode()
 
 
