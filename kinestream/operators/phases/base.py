@@ -345,12 +345,15 @@ class JumpMachine(ABC):
         start = max(i - 1, 0)
         return self.roll_checked(frames, start, start + self.contact_steps(), crossing, True)
 
-    def refine_touchdown(self, provisional_s: float | None = None) -> float:
+    def refine_touchdown(
+        self, provisional_s: float | None = None, left_m: float | None = None
+    ) -> float:
         """Sub-frame touchdown instant from the last airborne frames before contact.
 
         Without ``provisional_s`` the contact is the one just seen; with it, the contact
         around that earlier instant is refined again (for example once the ground level
-        is known better).
+        is known better). Feet that halted near ``left_m``, the surface they left (the
+        current one if not given), touched there (:meth:`halted`).
         """
         frames = list(self.history)
         i = len(frames) - 1
@@ -358,6 +361,11 @@ class JumpMachine(ABC):
             i = max(0, next((k for k, f in enumerate(frames) if f.time_s > provisional_s), i))
         while i > 0 and self.clearance(frames[i]) <= self.fit_threshold_m:
             i -= 1
+        halt = self.halted(frames, i, self.ground_m if left_m is None else left_m)
+        if halt is not None:
+            i = halt - 1
+            while i > 0 and self.clearance(frames[i]) <= self.fit_threshold_m:
+                i -= 1
         last_air = frames[i]
         ground = frames[i + 1] if i + 1 < len(frames) else frames[-1]
         air = [f for f in frames[: i + 1] if last_air.time_s - f.time_s <= FIT_WINDOW_S]
@@ -366,7 +374,7 @@ class JumpMachine(ABC):
             [f.time_s for f in air],
             [self.clearance(f) for f in air],
             ground.time_s,
-            self.clearance(ground),
+            0.0 if halt == i + 1 else self.clearance(ground),
             rising=False,
             slack_s=2.0 / self.calibration.fps,
         )
@@ -374,6 +382,36 @@ class JumpMachine(ABC):
             return crossing
         end = min(i + 1, len(frames) - 1)
         return self.roll_checked(frames, end - self.contact_steps(), end, crossing, False)
+
+    def halted(self, frames: list[Frame], last: int, surface_m: float) -> int | None:
+        """The earliest frame in the ``CONTACT_SEARCH_S`` up to ``frames[last]`` (the last
+        one seen above the surface at a touchdown) where the falling feet halted: while the
+        CoM fell faster than ``TAKEOFF_SPEED_M_S``, the lowest foot point, within the air
+        threshold plus the CoM's fall of ``surface_m``, fell less than half as far as the CoM
+        (by more than the fit threshold) or rose, having come down to it no faster than
+        twice the CoM (plus the air threshold: a foot seen at the surface for one frame is
+        a landmark's stray); ``None`` if there is none.
+
+        In the last frame period before a touchdown the legs reach down with the body, so
+        feet that halt there have touched: a surface that reads higher, or a landmark that
+        moved up the foot as it landed (a pose model's toe landmark rises with the heel as
+        the forefoot lands, centimetres above the toes on the ground).
+        """
+        found = None
+        for k in range(last, 1, -1):
+            if frames[last].time_s - frames[k].time_s > CONTACT_SEARCH_S + 1e-9:
+                break
+            cur, prev, before = frames[k], frames[k - 1], frames[k - 2]
+            fall_m = -cur.velocity_m_s * (cur.time_s - prev.time_s)
+            fell_m = -prev.velocity_m_s * (prev.time_s - before.time_s)
+            if (
+                cur.foot_m - prev.foot_m > self.fit_threshold_m - 0.5 * fall_m
+                and prev.foot_m - surface_m < self.air_threshold_m + fall_m
+                and before.foot_m - prev.foot_m < 2.0 * fell_m + self.air_threshold_m
+                and cur.velocity_m_s < -TAKEOFF_SPEED_M_S
+            ):
+                found = k
+        return found
 
     def roll_checked(
         self, frames: list[Frame], first: int, last: int, crossing: float, rising: bool
@@ -475,7 +513,9 @@ class JumpMachine(ABC):
         self.ground_m = flight.ground_m
         flight.takeoff_s = self.refine_takeoff(flight.takeoff_s)
         self.ground_m = landing_ground
-        landing = self.refine_touchdown(None if flight.down_s is None else flight.down_s - 1e-6)
+        landing = self.refine_touchdown(
+            None if flight.down_s is None else flight.down_s - 1e-6, flight.ground_m
+        )
         flight_time = landing - flight.takeoff_s
         warnings: list[str] = []
         confidence = 1.0
@@ -559,9 +599,14 @@ class JumpMachine(ABC):
             return None
         prev, last = self.history[-2], self.history[-1]
         if not self.grounded():
-            if not self.stopped_near():
-                return None
-            self.ground_m = 0.5 * (prev.foot_m + last.foot_m)
+            # Feet that rose as they halted touched the surface they left (a landmark moved
+            # up the foot); feet that stopped short of it met a surface that reads higher.
+            frames = list(self.history)
+            halt = self.halted(frames, len(frames) - 1, self.flight.ground_m)
+            if halt is None or frames[halt].foot_m <= frames[halt - 1].foot_m:
+                if not self.stopped_near():
+                    return None
+                self.ground_m = 0.5 * (prev.foot_m + last.foot_m)
         else:
             # Past the surface they left and still falling: a camera that tilted up with the
             # jump shows the floor lower now. The feet meet it where they stop falling.
