@@ -61,6 +61,11 @@ CHURN_IDLE_S = 5.0
 FIRST_PORT = 2101
 SINK_CONFIG = {"linger.ms": "5", "compression.type": "lz4"}
 """The flow's Kafka sink settings (kinestream.flows.analysis), which the passthrough copies."""
+LOAD_CONFIG = {"enable.idempotence": "true"}
+"""The load generators' producers keep each partition's order through retries, as the
+project's own producers do (a fresh broker refuses the first requests while its partitions
+get leaders: without idempotence the retried batches land after later ones, and the flow
+counts those poses as late, unanalysed)."""
 
 
 def rss_mib(pid: int) -> float:
@@ -275,7 +280,9 @@ def fill_backlog(args: argparse.Namespace, topics: wire.Topics, template: list[P
     """Produce the backlog: starts, ``--backlog`` poses over ``--backlog-streams`` streams
     (captured ``1 / --fps`` apart, as a camera's), ends naming their last frame; return the
     poses' count."""
-    producer = Producer({"bootstrap.servers": args.brokers, "linger.ms": 20, **SINK_CONFIG})
+    producer = Producer(
+        {"bootstrap.servers": args.brokers, "linger.ms": 20, **SINK_CONFIG, **LOAD_CONFIG}
+    )
     streams = args.backlog_streams
     frames = max(1, args.backlog // streams)
     ids = [f"backlog-{i}" for i in range(streams)]
@@ -373,7 +380,12 @@ def run_streams(
     collector = LatencyCollector(brokers, topics.events, args.fps)
     collector.start()
     producer = Producer(
-        {"bootstrap.servers": brokers, "linger.ms": 2, "queue.buffering.max.messages": 2_000_000}
+        {
+            "bootstrap.servers": brokers,
+            "linger.ms": 2,
+            "queue.buffering.max.messages": 2_000_000,
+            **LOAD_CONFIG,
+        }
     )
     try:
         time.sleep(args.warmup_s)
@@ -448,7 +460,12 @@ def run_churn(args: argparse.Namespace, template: list[PoseSample]) -> None:
     collector = LatencyCollector(brokers, topics.events, args.fps)
     collector.start()
     producer = Producer(
-        {"bootstrap.servers": brokers, "linger.ms": 5, "queue.buffering.max.messages": 2_000_000}
+        {
+            "bootstrap.servers": brokers,
+            "linger.ms": 5,
+            "queue.buffering.max.messages": 2_000_000,
+            **LOAD_CONFIG,
+        }
     )
     rss = []
     try:
