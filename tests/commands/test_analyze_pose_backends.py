@@ -20,17 +20,24 @@ def _events(path: Path) -> list[tuple[str, int, dict[str, Any]]]:
     return [(e["event_type"], e["seq"], e["payload"]) for e in events]
 
 
+def _analyze_with_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> dict[str, Path]:
+    """``kinestream analyze`` of the real clip with each pose backend; their JSON events."""
+    outputs = {}
+    for pose in ("mediapipe", "onnx"):
+        outputs[pose] = tmp_path / f"{pose}.jsonl"
+        argv = ["analyze", str(footage(DEMO_CLIP)), *args, "--pose", pose]
+        status = main([*argv, "--json", str(outputs[pose])])
+        assert status == 0, capsys.readouterr()
+    return outputs
+
+
 @pytest.mark.footage
 def test_onnx_gives_mediapipes_events_on_the_real_clip(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clip = str(footage(DEMO_CLIP))
-    outputs = {}
-    for pose in ("mediapipe", "onnx"):
-        outputs[pose] = tmp_path / f"{pose}.jsonl"
-        argv = ["analyze", clip, *ARGS, "--pose", pose, "--json", str(outputs[pose])]
-        status = main(argv)
-        assert status == 0, capsys.readouterr()
+    outputs = _analyze_with_both(tmp_path, capsys, ARGS)
     onnx, mediapipe = _events(outputs["onnx"]), _events(outputs["mediapipe"])
     assert onnx == mediapipe
     assert onnx[-1][0] == "session_summary"
@@ -65,13 +72,7 @@ def test_onnx_gives_mediapipes_jumps_on_the_real_clip(
     and a landing 4 frames apart on the first hop. Later, sub-pixel differences still move
     an event found on a frame boundary by a whole frame.
     """
-    clip = str(footage(DEMO_CLIP))
-    outputs = {}
-    for pose in ("mediapipe", "onnx"):
-        outputs[pose] = tmp_path / f"{pose}.jsonl"
-        argv = ["analyze", clip, *CMJ_ARGS, "--pose", pose, "--json", str(outputs[pose])]
-        status = main(argv)
-        assert status == 0, capsys.readouterr()
+    outputs = _analyze_with_both(tmp_path, capsys, CMJ_ARGS)
     onnx, mediapipe = _rep_times(outputs["onnx"]), _rep_times(outputs["mediapipe"])
     assert len(onnx) == len(mediapipe) == 5
     for rep, (ours, theirs) in enumerate(zip(onnx, mediapipe, strict=True)):
