@@ -35,9 +35,10 @@ class TopicState:
 
 
 def _described(
-    admin: AdminClient, created: list[str], partitions: int, timeout_s: float
+    admin: AdminClient, created: list[str], partitions: int, found: list[str], timeout_s: float
 ) -> dict[str, Any]:
-    """The broker's topic metadata, once it shows every ``created`` topic's partitions.
+    """The broker's topic metadata, once it shows every ``created`` topic's partitions and
+    some partitions of every topic ``found`` on creating it.
 
     Kafka acknowledges a creation before the broker's metadata has it (a third of the
     creations on the test broker read back with no partitions at first).
@@ -47,7 +48,7 @@ def _described(
         described: dict[str, Any] = admin.list_topics(timeout=timeout_s).topics
         settled = all(
             name in described and len(described[name].partitions) == partitions for name in created
-        )
+        ) and all(name in described and described[name].partitions for name in found)
         if settled or time.monotonic() >= deadline:
             return described
         time.sleep(0.05)
@@ -71,6 +72,7 @@ def ensure_topics(
     except KafkaException as exc:
         raise TopicError(f"Kafka at {brokers} did not answer: {exc}") from exc
     missing = [name for name in names if name not in existing]
+    found: list[str] = []  # missing from the metadata, yet there (just created elsewhere)
     if missing:
         futures = admin.create_topics(
             [NewTopic(name, partitions, replication_factor) for name in missing],
@@ -83,12 +85,14 @@ def ensure_topics(
             except KafkaException as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise TopicError(f"could not create topic {name}: {exc}") from exc
-    described = _described(admin, missing, partitions, timeout_s)
+                found.append(name)
+    created = [name for name in missing if name not in found]
+    described = _described(admin, created, partitions, found, timeout_s)
     return [
         TopicState(
             name,
             len(described[name].partitions) if name in described else 0,
-            "created" if name in missing else "exists",
+            "created" if name in created else "exists",
         )
         for name in names
     ]
