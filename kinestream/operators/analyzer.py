@@ -36,6 +36,7 @@ from kinestream.operators.calibration import (
     QuietStandingDetector,
     calibration_without_standing,
 )
+from kinestream.operators.frame_order import FrameOrder
 from kinestream.operators.phases.base import (
     Frame,
     JumpMachine,
@@ -65,11 +66,6 @@ MAX_STANDING_DRIFT_M: Final = 0.30
 MOVED_AFTER_S: Final = 0.5
 """How long the athlete must stay away from the calibrated spot before it counts as moved
 (a drop jump's step off the box, seen through the smoothing lag, takes less)."""
-MAX_TIME_JUMP_S: Final = 10.0
-"""A frame more than this ahead of the stream's clock is an outlier (a capture time in
-milliseconds, a clock that jumped), dropped rather than taken as the new clock..."""
-TIME_JUMP_CONFIRM_FRAMES: Final = 5
-"""...unless this many frames in a row keep to its time: then the stream's clock did jump."""
 LOOKBACK_S: Final = 6.0
 LOOKBACK_FRAMES: Final = 1500
 LOOKBACK_REACH_M: Final = 0.5
@@ -126,20 +122,12 @@ def _machine(config: StreamConfig, calibration: Calibration) -> JumpMachine:
     return DropJump(calibration, config.box_height_m)
 
 
-class StreamAnalyzer:
+class StreamAnalyzer(FrameOrder):
     """The per-stream analysis: feed samples in capture order, collect events."""
 
-    _ahead: tuple[int, float] | None = None
-    """Frames in a row far ahead of the clock, and the last one's time."""
-
     def __init__(self, config: StreamConfig) -> None:
+        super().__init__()
         self.config = config
-        self.last_seq: int | None = None
-        self.last_time_s: float | None = None
-        self.first_time_s: float | None = None
-        self.frames = 0
-        self.dropped_frames = 0
-        self.late_frames = 0
         self.reps = 0
         self.best: dict[str, float] = {}
         self._detector = QuietStandingDetector(config.athlete_height_m)
@@ -177,38 +165,11 @@ class StreamAnalyzer:
     def process(self, sample: PoseSample) -> list[AnalysisEvent]:
         """Analyse one sample and return the events it produced (possibly none)."""
         self._events = []
-        if self.last_seq is not None and sample.seq <= self.last_seq:
-            if sample.seq < self.last_seq:
-                self.late_frames += 1
-            return []
-        if self.last_time_s is not None and sample.timestamp_s <= self.last_time_s:
-            self._emit(
-                "error",
-                sample.seq,
-                sample.timestamp_s,
-                {
-                    "code": "timestamp_not_increasing",
-                    "message": "frame dropped: its capture "
-                    "timestamp is not after the previous frame's",
-                },
-            )
+        gap = self._admit(sample)
+        if gap is None:
             return self._events
-        if (
-            self.last_time_s is not None
-            and sample.timestamp_s - self.last_time_s > MAX_TIME_JUMP_S
-            and self._outlier_ahead(sample)
-        ):
-            return self._events
-        self._ahead = None
-        if self.last_seq is not None and sample.seq > self.last_seq + 1:
-            gap = sample.seq - self.last_seq - 1
-            self.dropped_frames += gap
+        if gap:
             self._quality.dropped(gap)
-        self.last_seq = sample.seq
-        self.last_time_s = sample.timestamp_s
-        if self.first_time_s is None:
-            self.first_time_s = sample.timestamp_s
-        self.frames += 1
         body = self._accept(sample)
         if body is None:
             self._on_missing(sample)
@@ -216,28 +177,6 @@ class StreamAnalyzer:
             self._missing_since = None
             self._on_body(sample, body)
         return self._events
-
-    def _outlier_ahead(self, sample: PoseSample) -> bool:
-        """Whether a frame far ahead of the clock is dropped as an outlier: yes, until
-        :data:`TIME_JUMP_CONFIRM_FRAMES` in a row keep to its time. A dropped frame counts
-        as dropped (through the gap it leaves in the sequence numbers)."""
-        ahead = self._ahead
-        keeps_to_it = ahead is not None and 0 < sample.timestamp_s - ahead[1] <= MAX_TIME_JUMP_S
-        count = ahead[0] + 1 if ahead is not None and keeps_to_it else 1
-        if count >= TIME_JUMP_CONFIRM_FRAMES:
-            return False
-        self._ahead = (count, sample.timestamp_s)
-        if count == 1:
-            assert self.last_time_s is not None
-            self._warn(
-                sample.seq,
-                sample.timestamp_s,
-                "time_jump",
-                f"frame dropped: its capture time is {sample.timestamp_s - self.last_time_s:g} s "
-                f"ahead of the stream's clock (more than {MAX_TIME_JUMP_S:g} s); the clock "
-                f"moves only if {TIME_JUMP_CONFIRM_FRAMES} frames in a row keep to the new time",
-            )
-        return True
 
     def finish(self, reason: str) -> list[AnalysisEvent]:
         """Flush the frames still in the smoother and emit the session summary.

@@ -1,4 +1,4 @@
-"""The analyzer's frame ordering against a clock that jumps: one frame far ahead of the
+"""The analyzers' frame ordering against a clock that jumps: one frame far ahead of the
 stream's clock is an outlier, dropped and counted, not the new clock."""
 
 from __future__ import annotations
@@ -9,13 +9,12 @@ from dataclasses import replace
 import pytest
 
 from kinestream.events import AnalysisEvent
-from kinestream.operators.analyzer import (
-    MAX_TIME_JUMP_S,
-    TIME_JUMP_CONFIRM_FRAMES,
-    StreamAnalyzer,
-    StreamConfig,
-)
+from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
+from kinestream.operators.frame_order import MAX_TIME_JUMP_S, TIME_JUMP_CONFIRM_FRAMES
+from kinestream.operators.gait.analyzer import RunningAnalyzer, RunningConfig
 from kinestream.operators.pose import PoseSample
+from kinestream.simulation.camera import Camera
+from kinestream.simulation.running import RunnerParams, run
 from kinestream.simulation.scenarios import countermovement_jumps
 from kinestream.sports import Sport
 
@@ -72,3 +71,36 @@ def test_a_clock_that_really_jumps_is_followed_after_a_few_frames() -> None:
     assert summary["frames"] == len(samples) - (TIME_JUMP_CONFIRM_FRAMES - 1)
     last_update = [e for e in events if e.event_type == "metric_update"][-1]
     assert last_update.capture_time_s > samples[-1].timestamp_s + 3000.0
+
+
+def _run_steps(
+    samples: list[PoseSample], height_m: float
+) -> tuple[list[AnalysisEvent], list[tuple[float, ...]]]:
+    analyzer = RunningAnalyzer(RunningConfig("runner", height_m, 3.0))
+    events = [e for s in samples for e in analyzer.process(s)] + analyzer.finish("end")
+    steps = [
+        (e.payload["strike_time_s"], e.payload["toe_off_time_s"])
+        for e in events
+        if e.event_type == "step"
+    ]
+    return events, steps
+
+
+def test_a_running_stream_drops_one_frame_far_ahead_as_the_jumps_do() -> None:
+    trial = run(RunnerParams(), steps=20, camera=Camera(fps=60.0), seed=3)
+    samples = [replace(s, timestamp_s=T0 + s.timestamp_s) for s in trial.samples]
+    at = len(samples) // 2
+    outlier = replace(samples[at], timestamp_s=samples[at].timestamp_s + 1e6)
+
+    height = trial.athlete_height_m
+    events, steps = _run_steps([*samples[:at], outlier, *samples[at + 1 :]], height)
+    _, without = _run_steps([*samples[:at], *samples[at + 1 :]], height)
+    # Exactly as if the frame had been lost: the same steps, one warning, no error a frame.
+    assert steps == without
+    assert len(steps) >= 15
+    warnings = [e for e in events if e.event_type == "quality_warning"]
+    assert [(w.payload["code"], w.seq) for w in warnings if w.payload["code"] == "time_jump"] == [
+        ("time_jump", samples[at].seq)
+    ]
+    assert not [e for e in events if e.payload.get("code") == "timestamp_not_increasing"]
+    assert events[-1].payload["dropped_frames"] == 1

@@ -46,6 +46,7 @@ from typing import Any, Final
 import numpy as np
 
 from kinestream.events import AnalysisEvent, EventType
+from kinestream.operators.frame_order import FrameOrder
 from kinestream.operators.gait.bout import (
     LEFT,
     RIGHT,
@@ -140,17 +141,12 @@ class RunningConfig:
             raise ValueError("belt speed must be above 0 and at most 12 m/s")
 
 
-class RunningAnalyzer:
+class RunningAnalyzer(FrameOrder):
     """The per-stream running analysis: feed samples in capture order, collect events."""
 
     def __init__(self, config: RunningConfig) -> None:
+        super().__init__()
         self.config = config
-        self.last_seq: int | None = None
-        self.last_time_s: float | None = None
-        self.first_time_s: float | None = None
-        self.frames = 0
-        self.dropped_frames = 0
-        self.late_frames = 0
         self.steps = 0
         self.bouts = 0
         self.fps: float | None = None
@@ -202,29 +198,8 @@ class RunningAnalyzer:
     def process(self, sample: PoseSample) -> list[AnalysisEvent]:
         """Analyse one sample and return the events it produced (possibly none)."""
         self._events = []
-        if self.last_seq is not None and sample.seq <= self.last_seq:
-            if sample.seq < self.last_seq:
-                self.late_frames += 1
-            return []
-        if self.last_time_s is not None and sample.timestamp_s <= self.last_time_s:
-            self._emit(
-                "error",
-                sample.seq,
-                sample.timestamp_s,
-                {
-                    "code": "timestamp_not_increasing",
-                    "message": "frame dropped: its capture timestamp is not after the "
-                    "previous frame's",
-                },
-            )
+        if self._admit(sample) is None:
             return self._events
-        if self.last_seq is not None and sample.seq > self.last_seq + 1:
-            self.dropped_frames += sample.seq - self.last_seq - 1
-        self.last_seq = sample.seq
-        self.last_time_s = sample.timestamp_s
-        if self.first_time_s is None:
-            self.first_time_s = sample.timestamp_s
-        self.frames += 1
         self._times.append(sample.timestamp_s)
         feet = self._feet(sample)
         if feet is None:
