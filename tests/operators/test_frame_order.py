@@ -75,7 +75,7 @@ def test_a_clock_that_really_jumps_is_followed_after_a_few_frames() -> None:
 
 def _run_steps(
     samples: list[PoseSample], height_m: float
-) -> tuple[list[AnalysisEvent], list[tuple[float, ...]]]:
+) -> tuple[list[AnalysisEvent], list[tuple[float, float]]]:
     analyzer = RunningAnalyzer(RunningConfig("runner", height_m, 3.0))
     events = [e for s in samples for e in analyzer.process(s)] + analyzer.finish("end")
     steps = [
