@@ -15,7 +15,8 @@ Each :class:`~kinestream.session.SessionEvent` lands in the tables of
 - ``metric_update`` in ``frame_metrics``, and each frame of a ``metric_updates`` (``ON
   CONFLICT DO NOTHING``); an echoed ``pose`` is for live drawing and is not stored;
 - running (``migrations/006_running.sql``): ``step`` in ``steps``, ``bout_summary`` in
-  ``bouts`` (``ON CONFLICT DO NOTHING``), a start's ``belt_speed_m_s`` in ``analyses``.
+  ``bouts`` (``ON CONFLICT DO NOTHING``; ``unseen_steps`` NULL when the payload has none),
+  a start's ``belt_speed_m_s`` in ``analyses``.
 
 Delivery into the sink is at-least-once (Bytewax replays the epoch in flight after a
 resume); event ids are deterministic, so a replay writes nothing twice. A batch is one
@@ -106,14 +107,16 @@ ON CONFLICT DO NOTHING
 
 _INSERT_BOUTS: Final = f"""
 INSERT INTO bouts (stream_id, bout, event_id, athlete_id, started_at, ended_at, steps,
-                   low_confidence_steps, reason, {", ".join(BOUT_FIGURES)}, summary)
+                   low_confidence_steps, unseen_steps, reason, {", ".join(BOUT_FIGURES)},
+                   summary)
 SELECT b.stream_id, b.bout, b.event_id, b.athlete_id, to_timestamp(b.start_s),
-       to_timestamp(b.end_s), b.steps, b.low_confidence_steps, b.reason,
+       to_timestamp(b.end_s), b.steps, b.low_confidence_steps, b.unseen_steps, b.reason,
        {", ".join("b." + name for name in BOUT_FIGURES)}, b.summary::jsonb
 FROM unnest(%s::text[], %s::int[], %s::uuid[], %s::text[], %s::float8[], %s::float8[],
-            %s::int[], %s::int[], %s::text[], {"%s::float8[], " * len(BOUT_FIGURES)}%s::text[])
+            %s::int[], %s::int[], %s::int[], %s::text[],
+            {"%s::float8[], " * len(BOUT_FIGURES)}%s::text[])
     AS b(stream_id, bout, event_id, athlete_id, start_s, end_s, steps, low_confidence_steps,
-         reason, {", ".join(BOUT_FIGURES)}, summary)
+         unseen_steps, reason, {", ".join(BOUT_FIGURES)}, summary)
 ON CONFLICT DO NOTHING
 """
 
@@ -145,7 +148,7 @@ class _Batch:
     frames: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(6)])
     reps: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(13)])
     steps: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(16)])
-    bouts: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(20)])
+    bouts: list[list[Any]] = field(default_factory=lambda: [[] for _ in range(21)])
     analyses: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -153,6 +156,12 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
 
 
 def _stored_payload(event: AnalysisEvent) -> dict[str, Any]:
@@ -295,6 +304,7 @@ def _bout_row(event: AnalysisEvent, session: StartMessage | None) -> tuple[Any, 
         _number(p.get("end_time_s")),
         int(p.get("steps", 0)),
         int(p.get("low_confidence_steps", 0)),
+        _count(p.get("unseen_steps")),
         str(p.get("reason", "")),
         *(_number(p.get(name)) for name in BOUT_FIGURES),
         json.dumps(p, allow_nan=False),

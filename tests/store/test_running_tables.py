@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
+
+from kinestream.store.migrations import load_migrations, migrate
 
 
 def test_a_running_analysis_keeps_its_steps_and_bouts(migrated_database: str) -> None:
@@ -47,3 +50,33 @@ def test_webhooks_may_follow_running(migrated_database: str) -> None:
         ).fetchall()
     assert len(columns) == 2
     assert all("running" in definition for (definition,) in columns)
+
+
+def test_migration_007_fills_unseen_steps_from_stored_summaries(fresh_database: str) -> None:
+    """A database at 006 with bouts stored: 007 adds the column and takes each bout's count
+    from its summary; a summary without one stays NULL."""
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations (name text PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for migration in load_migrations():
+            if migration.name < "007" and not migration.timescale_only:
+                conn.execute(migration.sql.encode())
+                conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (migration.name,))
+        for bout, summary in ((1, {"steps": 20, "unseen_steps": 3}), (2, {"steps": 12})):
+            conn.execute(
+                "INSERT INTO bouts (stream_id, bout, event_id, started_at, ended_at, steps,"
+                " low_confidence_steps, reason, summary) VALUES ('s1', %s, gen_random_uuid(),"
+                " to_timestamp(1e9), to_timestamp(1e9 + 10), %s, 0, 'stopped', %s)",
+                (bout, summary["steps"], Jsonb(summary)),
+            )
+
+    applied = migrate(fresh_database)
+    assert [name for name in applied if not name.endswith(".timescale")] == [
+        "007_bout_unseen_steps"
+    ]
+
+    with psycopg.connect(fresh_database) as conn:
+        rows = conn.execute("SELECT bout, unseen_steps FROM bouts ORDER BY bout").fetchall()
+    assert rows == [(1, 3), (2, None)]
