@@ -16,13 +16,16 @@ the air, and the point at its level on the other side:
   ``STRIKE_FRAMES`` frame periods) before it;
 * **toe-off** is a lift from a pivot: the toe leaves with zero velocity and a finite
   acceleration: ``h = c*tau**2 + d*tau**3`` on the frames of ``FIT_WINDOW_S`` (at least
-  ``FIT_FRAMES`` periods) after it.
+  ``FIT_FRAMES`` periods) after it, ``+ e*tau**4`` where the window holds
+  ``QUARTIC_AIR_FRAMES`` frames clearly in the air (the lift is a polynomial of higher
+  order over its first 50 ms).
 
-The windows are short without noise, where the local models hold only near the instant (a
-toe's lift is a polynomial of higher order over its first 50 ms), and grow with the noise,
-where more frames average it out.
+The windows are short without noise, where the local models hold only near the instant,
+and grow with the noise, where more frames average it out.
 
-``t0`` is searched (least squares, ``w`` and ``c`` kept positive) between the last frame
+``t0`` is the mean of its likelihood under the contact's noise (least squares at each
+candidate ``t0``, ``w`` and ``c`` kept positive; the best fit where the noise is too small to
+spread the likelihood over the candidates) between the last frame
 clearly (``CLEAR_NOISE`` times the noise) in the air and the first below that, extended to
 the ground side by as long as the slowest foot takes to cover that height (coming down at
 ``MIN_TOUCHDOWN_M_S``, or lifting at ``MIN_LIFT_M_S2``). A hidden foot (landmark
@@ -49,6 +52,11 @@ STRIKE_FRAMES: Final = 2.2
 FIT_WINDOW_S: Final = (0.02, 30.0, 0.1)
 """Toe-off fit window, as ``STRIKE_WINDOW_S``: noisier feet need more frames."""
 FIT_FRAMES: Final = 2.2
+QUARTIC_AIR_FRAMES: Final = 5
+"""A toe-off's fit adds a quartic term when at least this many of its frames are past the
+first one clearly in the air: over the long windows noise needs, the lift is a polynomial
+of higher order than the cubic (which put toe-offs about 1 ms late over 60 ms without
+noise), and three coefficients need frames to spare."""
 MIN_CONTACT_S: Final = 0.06
 MAX_CONTACT_S: Final = 2.0
 MIN_SWING_S: Final = 0.08
@@ -126,27 +134,50 @@ class Contact:
 
 
 def hinge_crossing(
-    times: FloatArray, heights: FloatArray, lower: float, upper: float, rising: bool
+    times: FloatArray,
+    heights: FloatArray,
+    lower: float,
+    upper: float,
+    rising: bool,
+    noise_m: float = 0.0,
+    quartic: bool = False,
 ) -> float:
-    """``t0`` in [lower, upper] of the best hinge fit, zero on the ground side of ``t0``
+    """``t0`` in [lower, upper] of the hinge fit, zero on the ground side of ``t0``
     and, with ``tau`` the time from ``t0`` into the air, ``w*tau + c*tau**2`` before a
     strike (``rising`` False: an impact at speed ``w``), ``c*tau**2 + d*tau**3`` after a
-    toe-off (a lift from rest). The leading coefficient is kept positive."""
+    toe-off (a lift from rest; ``+ e*tau**4`` with ``quartic``). The leading coefficient is
+    kept positive.
+
+    With ``noise_m`` (the heights' noise, metres) ``t0`` is the mean of its likelihood
+    over the interval, ``exp(-sse / (2 noise_m**2))``, not the best fit alone: under noise
+    the residuals change little over a millisecond or two and the best fit follows the
+    noise. Where the likelihood is narrower than the candidates' spacing (little noise), the
+    best fit, refined between its neighbours."""
     if upper <= lower:
         return 0.5 * (lower + upper)
     candidates = np.linspace(lower, upper, GRID)
-    sse = _sse(candidates, times, heights, rising)
+    sse = _sse(candidates, times, heights, rising, quartic)
     i = int(np.argmin(sse))
+    spacing = (upper - lower) / (GRID - 1)
+    if noise_m > 0.0:
+        weights = np.exp((sse[i] - sse) / (2.0 * noise_m * noise_m))
+        total = float(weights.sum())
+        mean = float(weights @ candidates) / total
+        spread = math.sqrt(max(float(weights @ (candidates - mean) ** 2) / total, 0.0))
+        if spread >= spacing:
+            return mean
     if i in (0, GRID - 1):
         return float(candidates[i])
     # the vertex of the parabola through the best candidate and its neighbours
     below, best, above = float(sse[i - 1]), float(sse[i]), float(sse[i + 1])
     curvature = below - 2.0 * best + above
     shift = 0.5 * (below - above) / curvature if curvature > 0 else 0.0
-    return float(candidates[i]) + max(-0.5, min(0.5, shift)) * (upper - lower) / (GRID - 1)
+    return float(candidates[i]) + max(-0.5, min(0.5, shift)) * spacing
 
 
-def _sse(t0: FloatArray, times: FloatArray, heights: FloatArray, rising: bool) -> FloatArray:
+def _sse(
+    t0: FloatArray, times: FloatArray, heights: FloatArray, rising: bool, quartic: bool = False
+) -> FloatArray:
     """Residual sum of squares of the hinge fit at each candidate ``t0``."""
     lag = times[None, :] - t0[:, None]
     tau = np.clip(lag if rising else -lag, 0.0, None)
@@ -179,7 +210,27 @@ def _sse(t0: FloatArray, times: FloatArray, heights: FloatArray, rising: bool) -
         + 2.0 * lead * extra * a12
         + extra * extra * a22
     )
+    if quartic:
+        sse = np.minimum(sse, _sse_quartic(tau, heights, airborne))
     return sse
+
+
+def _sse_quartic(tau: FloatArray, heights: FloatArray, airborne: FloatArray) -> FloatArray:
+    """Residual sum of squares of the lift ``c*tau**2 + d*tau**3 + e*tau**4`` at each
+    candidate (``tau`` one row per candidate); infinite where it has too few frames in the
+    air or a negative ``c``."""
+    basis = np.stack([tau**2, tau**3, tau**4], axis=1)
+    gram = np.einsum("gin,gjn->gij", basis, basis)
+    rhs = basis @ heights
+    scale = np.einsum("gii->gi", gram)
+    ok = (airborne >= 4) & (scale[:, 0] > 0)
+    norm = np.sqrt(np.where(ok[:, None], scale, 1.0))  # scaled: tau**4 is tiny in seconds
+    scaled = gram / (norm[:, :, None] * norm[:, None, :])
+    ok &= np.abs(np.linalg.det(scaled)) > 1e-12
+    scaled[~ok] = np.eye(3)
+    coef = np.linalg.solve(scaled, (rhs / norm)[..., None])[..., 0]
+    sse: FloatArray = heights @ heights - np.einsum("gi,gi->g", coef, rhs / norm)
+    return np.where(ok & (coef[:, 0] >= 0), sse, np.inf)
 
 
 def percentiles(values: FloatArray, q: tuple[float, ...]) -> list[float]:
@@ -345,9 +396,9 @@ class FootTracker:
         heel = _heights(data[:, 2], start, end, ground, m_per_px, clear)
         toe = _heights(data[:, 3], start, end, ground, m_per_px, clear)
         strike_window = _window(STRIKE_WINDOW_S, STRIKE_FRAMES * period, noise_m)
-        strike = self._strike(times, heel, toe, low, start, strike_window, clear)
+        strike = self._strike(times, heel, toe, low, start, strike_window, clear, noise_m)
         toe_window = _window(FIT_WINDOW_S, FIT_FRAMES * period, noise_m)
-        toe_off = self._toe_off(times, heel, toe, low, end - 1, toe_window, clear)
+        toe_off = self._toe_off(times, heel, toe, low, end - 1, toe_window, clear, noise_m)
         coarse = strike is None or toe_off is None
         if strike is None:  # hidden or unclear there: between the frames either side
             strike = 0.5 * float(times[start - 1] + times[start])
@@ -384,6 +435,7 @@ class FootTracker:
         first_low: int,
         window: float,
         clear: float,
+        noise_m: float,
     ) -> float | None:
         """Strike of the point that lands (heel or toe, the lower on the frame before the
         lowest point reaches the ground: on that one both may be down), between its last
@@ -405,7 +457,7 @@ class FootTracker:
         t_air, t_ground = times[ground - 1], times[ground]
         pick = (times >= t_air - window) & (times <= t_ground + window)
         upper = t_ground + clear / MIN_TOUCHDOWN_M_S
-        return hinge_crossing(times[pick], heights[pick], t_air, upper, rising=False)
+        return hinge_crossing(times[pick], heights[pick], t_air, upper, False, noise_m)
 
     @staticmethod
     def _toe_off(
@@ -416,6 +468,7 @@ class FootTracker:
         last_low: int,
         window: float,
         clear: float,
+        noise_m: float,
     ) -> float | None:
         """Toe-off of the point that leaves last (the toe, or the heel of a foot that lifts
         flat: the lower on the frame after the lowest point leaves the ground), between its
@@ -437,7 +490,8 @@ class FootTracker:
         t_ground, t_air = times[ground], times[ground + 1]
         pick = (times >= t_ground - window) & (times <= t_air + window)
         lower = t_ground - math.sqrt(2.0 * clear / MIN_LIFT_M_S2)
-        return hinge_crossing(times[pick], heights[pick], lower, t_air, rising=True)
+        quartic = int(np.count_nonzero(times[pick] > t_air)) >= QUARTIC_AIR_FRAMES
+        return hinge_crossing(times[pick], heights[pick], lower, t_air, True, noise_m, quartic)
 
 
 def _heights(
