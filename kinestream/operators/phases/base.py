@@ -47,6 +47,10 @@ CONTACT_SEARCH_S: Final = 0.1
 CONTACT_STEP_S: Final = 0.025
 PLANTED_SPEED_M_S: Final = 0.2
 FOOT_SPEED_WINDOW_S: Final = 0.05
+LEGS_SEARCH_S: Final = 0.2
+"""How far before a touchdown seen in the feet's height the legs may have begun to shorten
+(:meth:`JumpMachine.compression_onset`): a foot landmark that sinks on after the toes land
+does so for up to a few frames at 30 fps."""
 FELL_SPEED_M_S: Final = 1.0
 STOPPED_SPEED_M_S: Final = 0.4
 MAX_PHASE_CHANGES_PER_S: Final = 12
@@ -381,7 +385,40 @@ class JumpMachine(ABC):
         if not self.rolls_show():
             return crossing
         end = min(i + 1, len(frames) - 1)
-        return self.roll_checked(frames, end - self.contact_steps(), end, crossing, False)
+        touchdown = self.roll_checked(frames, end - self.contact_steps(), end, crossing, False)
+        onset = self.compression_onset(frames, end)
+        return touchdown if onset is None else min(touchdown, onset)
+
+    def compression_onset(self, frames: list[Frame], end: int) -> float | None:
+        """The end of the first frame step, in the ``LEGS_SEARCH_S`` before a touchdown
+        found at ``frames[end]``, in which the legs began to shorten while the CoM fell
+        faster than ``TAKEOFF_SPEED_M_S``: the CoM came closer to the lowest foot point by
+        more than a third of its own fall in that step, and over it and the next by more
+        than a third of its fall in both and more than the feet's noise allows. ``None``
+        where the legs did not shorten so.
+
+        In the air the legs keep their length or reach for the ground; a foot on the
+        surface stops while the CoM falls on, so after a touchdown the legs shorten by
+        the CoM's whole fall. At 30 fps a pose model's lowest foot point can read
+        centimetres high as the toes land and sink on for several frames (the heel comes
+        down, the landmark slides): the legs show the contact that the feet's height
+        shows late. The touchdown lies in the first step that shortened them, or before.
+        """
+        limit = 3.0 * math.sqrt(2.0) * self.calibration.foot_noise_m
+        found: float | None = None
+        for k in range(min(end, len(frames) - 3), 0, -1):
+            a, b, c = frames[k], frames[k + 1], frames[k + 2]
+            if frames[end].time_s - a.time_s > LEGS_SEARCH_S + 1e-9:
+                break
+            shortened = (a.com_raw_m - a.foot_m) - (c.com_raw_m - c.foot_m)
+            first = (a.com_raw_m - a.foot_m) - (b.com_raw_m - b.foot_m)
+            if (
+                shortened > max(limit, (a.com_raw_m - c.com_raw_m) / 3.0)
+                and first > (a.com_raw_m - b.com_raw_m) / 3.0
+                and b.velocity_m_s < -TAKEOFF_SPEED_M_S
+            ):
+                found = b.time_s
+        return found
 
     def halted(self, frames: list[Frame], last: int, surface_m: float) -> int | None:
         """The earliest frame in the ``CONTACT_SEARCH_S`` up to ``frames[last]`` (the last
