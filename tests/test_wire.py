@@ -525,3 +525,79 @@ def test_hostile_control_messages_are_wire_errors(value: bytes, code: str, messa
     with pytest.raises(wire.WireError, match=message) as refused:
         wire.decode_control(b"s", value)
     assert refused.value.code == code
+
+
+def _with_value(value: bytes, at: int, fmt: str, item: float | bytes) -> bytes:
+    out = bytearray(value)
+    struct.pack_into(fmt, out, at, item)
+    return bytes(out)
+
+
+def _decode_one(
+    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+) -> PoseSample | wire.WireError:
+    try:
+        return wire.decode_pose(key, value, headers, now_s=NOW)
+    except wire.WireError as exc:
+        return exc
+
+
+def _header(headers: list[tuple[str, bytes]], name: str, raw: bytes) -> list[tuple[str, bytes]]:
+    return [(n, raw if n == name else v) for n, v in headers]
+
+
+def test_poses_decoded_together_as_one_by_one() -> None:
+    """``decode_poses`` gives each message what ``decode_pose`` gives it (the sample, or
+    the same error), and the stacked landmarks of those with a person, in order."""
+    messages = [wire.encode_pose(f"s{seq}", _sample(seq, world=False), 30.0) for seq in range(12)]
+    nan_at = wire._POSE_HEADER.size + 4 * 13  # a landmark's y
+    key, value, headers = messages[1]
+    messages[1] = (key, _with_value(value, nan_at, "<f", float("inf")), headers)
+    key, value, headers = messages[2]
+    messages[2] = (key, value, _header(headers, wire.HEADER_SEQ, b"99"))
+    key, value, headers = messages[3]  # both: the landmarks' error comes first
+    messages[3] = (
+        key,
+        _with_value(value, nan_at, "<f", float("nan")),
+        _header(headers, wire.HEADER_SCHEMA, b"2"),
+    )
+    key, value, headers = messages[5]
+    messages[5] = (key, _with_value(value, 0, "<2s", b"XX"), headers)
+    key, value, headers = messages[6]
+    messages[6] = (key, _with_value(value, 12, "<d", -1.0), headers)  # capture time
+    messages[7] = wire.encode_pose("w", _sample(7, world=True), 30.0)  # world landmarks
+    messages[8] = wire.encode_pose("n", _sample(8, world=False, person=False), 30.0)
+    key, value, headers = messages[9]
+    messages[9] = (key, value, _header(headers, wire.HEADER_SEQ, b" 9"))
+    inputs: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = list(messages)
+    inputs[4] = (None, messages[4][1], messages[4][2])
+    decoded, landmarks = wire.decode_poses(inputs, now_s=NOW)
+    assert len(decoded) == len(inputs)
+    expected = []
+    for (key_or_none, value_or_none, headers), got in zip(inputs, decoded, strict=True):
+        one = _decode_one(key_or_none, value_or_none, headers)
+        if isinstance(one, wire.WireError):
+            assert isinstance(got, wire.WireError)
+            assert (str(got), got.code) == (str(one), one.code)
+            continue
+        assert isinstance(got, PoseSample)
+        assert (got.seq, got.timestamp_s, got.image_width, got.image_height) == (
+            one.seq,
+            one.timestamp_s,
+            one.image_width,
+            one.image_height,
+        )
+        for ours, theirs in ((got.landmarks, one.landmarks), (got.world, one.world)):
+            assert (ours is None) == (theirs is None)
+            if ours is not None and theirs is not None:
+                np.testing.assert_array_equal(ours, theirs)
+        if one.landmarks is not None:
+            expected.append(one.landmarks)
+    assert [type(d).__name__ for d in decoded].count("PoseSample") == 6  # 0, 7, 8, 9, 10, 11
+    np.testing.assert_array_equal(landmarks, np.stack(expected))
+
+
+def test_poses_decoded_together_without_any() -> None:
+    decoded, landmarks = wire.decode_poses([])
+    assert decoded == []
+    assert landmarks.shape == (0, 33, 4)

@@ -77,7 +77,7 @@ from kinestream.flows.stream_logic import (
 )
 from kinestream.operators.anthropometry import measure_samples
 from kinestream.operators.blazepose.batcher import BatchPolicy
-from kinestream.operators.pose import PoseEstimator, PoseSample
+from kinestream.operators.pose import FloatArray, PoseEstimator, PoseSample
 from kinestream.session import SessionEvent
 
 RawMessage = KafkaSourceMessage[bytes | None, bytes | None]
@@ -453,15 +453,17 @@ def build_flow(settings: FlowSettings, io: FlowIO | None = None) -> Dataflow:
     return flow
 
 
-def measure_poses(batch: list[KeyedInput]) -> list[KeyedInput]:
+def measure_poses(batch: list[KeyedInput], landmarks: FloatArray | None = None) -> list[KeyedInput]:
     """The batch with every pose sample measured, all streams' at once
     (:func:`~kinestream.operators.anthropometry.measure_samples`): the per-frame maths costs
-    a few microseconds a frame this way, tens one frame at a time."""
+    a few microseconds a frame this way, tens one frame at a time. ``landmarks``: those of
+    the batch's samples that have them, stacked, as :func:`~kinestream.wire.decode_poses`
+    gives them."""
     at = [i for i, (_, item) in enumerate(batch) if isinstance(item, PoseSample)]
     if not at:
         return batch
     try:
-        samples = measure_samples([batch[i][1] for i in at])  # type: ignore[misc]
+        samples = measure_samples([batch[i][1] for i in at], landmarks)  # type: ignore[misc]
     except Exception:  # each stream's analyzer measures its own, and fails on its own
         _log.exception("measuring a batch of %d poses failed; passed on unmeasured", len(at))
         return batch
@@ -473,10 +475,11 @@ def measure_poses(batch: list[KeyedInput]) -> list[KeyedInput]:
 
 class BatchDecoder:
     """The flow's first step on a batch of consumed messages, in their order: each
-    message decoded (:func:`decode_message`), the poses measured together
-    (:func:`measure_poses`, with ``measure``) and each item keyed by its stream for the
-    per-stream step, ``(stream id, (stream id, item))`` (without ``measure``: the frames
-    mode's pose stage comes first, so items stay ``(stream id, item)``). Errors of
+    message decoded (:func:`decode_message`; the pose messages all at once,
+    :func:`~kinestream.wire.decode_poses`, with the same results), the poses measured
+    together (:func:`measure_poses`, with ``measure``) and each item keyed by its stream
+    for the per-stream step, ``(stream id, (stream id, item))`` (without ``measure``: the
+    frames mode's pose stage comes first, so items stay ``(stream id, item)``). Errors of
     unkeyed messages come out as :class:`SessionEvent`; consumer errors are logged."""
 
     def __init__(
@@ -493,16 +496,50 @@ class BatchDecoder:
     def __call__(self, batch: list[Any]) -> list[Any]:
         """Decode (and measure, and key) one batch."""
         out: list[Any] = []
+        poses: list[tuple[int, str, RawMessage]] = []  # (place in out, stream id, message)
+        together = self.measure and not self.quarantined
+        topic = self.topics.poses
         for msg in batch:
             if isinstance(msg, KafkaSourceMessage):
+                if together and msg.topic == topic:
+                    try:
+                        stream_id = wire.decode_key(msg.key)
+                    except wire.WireError as exc:
+                        out.append(_unkeyed_error(msg, exc))
+                        continue
+                    poses.append((len(out), stream_id, msg))
+                    out.append(None)
+                    continue
                 out.append(decode_message(self.topics, msg, self.quarantined)[1])
             elif isinstance(msg, KafkaError):
                 _log_consumer_error("consumer_errors", msg)
         if not self.measure:
             return out
-        items = measure_poses([d for d in out if type(d) is tuple])
+        landmarks = self._decode_poses(poses, out) if poses else None
+        items = measure_poses([d for d in out if type(d) is tuple], landmarks)
         keyed = iter(items)
         return [(d[0], next(keyed)) if type(d) is tuple else d for d in out]
+
+    def _decode_poses(
+        self, poses: list[tuple[int, str, RawMessage]], out: list[Any]
+    ) -> FloatArray | None:
+        """Put the pose messages' items in their places in ``out``; the landmarks of their
+        samples, stacked (``None``: decoded one by one)."""
+        try:
+            decoded, landmarks = wire.decode_poses(
+                [(m.key, m.value, m.headers) for _, _, m in poses]
+            )
+        except Exception:  # a decoder bug: each message on its own, as decode_message does
+            _log.exception("decoding a batch of %d poses failed; one by one", len(poses))
+            for at, _, msg in poses:
+                out[at] = decode_message(self.topics, msg)[1]
+            return None
+        for (at, stream_id, msg), item in zip(poses, decoded, strict=True):
+            if isinstance(item, wire.WireError):
+                out[at] = (stream_id, _bad_message(msg, item))
+            else:
+                out[at] = (stream_id, item)
+        return landmarks
 
 
 def _is_item(decoded: KeyedInput | tuple[str, KeyedInput] | SessionEvent) -> bool:

@@ -60,8 +60,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Final, Literal, Protocol
 
 import numpy as np
@@ -372,7 +373,7 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StoredState]):
         )
 
     def _hold(self, item: PoseSample | Frame | FrameIssue) -> list[SessionEvent]:
-        pending = (*self.state.pending, item)
+        pending = (*self.state.pending, _own_landmarks(item))
         out: list[SessionEvent] = []
         if len(pending) > self.settings.max_pending:
             pending = pending[-self.settings.max_pending :]
@@ -549,7 +550,25 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StoredState]):
 
     def _touch(self, seconds: float | None = None) -> None:
         wait = self.settings.idle_timeout_s if seconds is None else seconds
-        self._deadline = self.clock() + timedelta(seconds=wait)
+        self._deadline = self.clock() + _timedelta(wait)
+
+
+def _own_landmarks(item: PoseSample | Frame | FrameIssue) -> PoseSample | Frame | FrameIssue:
+    """``item``, a sample with landmarks that are a row of a batch's array
+    (:func:`~kinestream.wire.decode_poses`) with a copy of them instead: a sample held for
+    its start must not keep the whole batch in memory."""
+    if not isinstance(item, PoseSample):
+        return item
+    landmarks = item.landmarks
+    if landmarks is None or landmarks.base is None or landmarks.base.nbytes <= landmarks.nbytes:
+        return item
+    return replace(item, landmarks=landmarks.copy())
+
+
+@cache
+def _timedelta(seconds: float) -> timedelta:
+    """``timedelta(seconds=seconds)``, made once for each of the few waits there are."""
+    return timedelta(seconds=seconds)
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,7 +15,13 @@ from typing import Any, Final
 
 import numpy as np
 
-from kinestream.operators.pose import FloatArray, Landmark, PoseSample
+from kinestream.operators.pose import (
+    NUM_LANDMARKS,
+    FloatArray,
+    Landmark,
+    PoseSample,
+    checked_sample,
+)
 from kinestream.operators.view import width_ratios
 
 MIN_VISIBILITY: Final = 0.5
@@ -80,6 +86,20 @@ class BodyMeasurement:
     for the floor that takeoff and touchdown are timed against. NaN when unseen."""
 
 
+_BODY_SETTERS: Final = tuple(
+    BodyMeasurement.__dict__[name].__set__ for name in BodyMeasurement.__slots__
+)
+
+
+def _body(*values: float) -> BodyMeasurement:
+    """``BodyMeasurement(*values)`` for the values of :func:`_measure_arrays`, set through
+    the slots (a frozen dataclass's ``__init__`` costs five times as much)."""
+    body: BodyMeasurement = object.__new__(BodyMeasurement)
+    for setter, value in zip(_BODY_SETTERS, values, strict=True):
+        setter(body, value)
+    return body
+
+
 @dataclass(frozen=True, slots=True)
 class MeasuredSample(PoseSample):
     """A pose sample with its body measurement, taken with others in one batch."""
@@ -105,47 +125,57 @@ def measure_batch(samples: Sequence[PoseSample]) -> list[BodyMeasurement | None]
     return _measure(samples, with_ratios=False)[0]
 
 
-def measure_samples(samples: Sequence[PoseSample]) -> list[MeasuredSample]:
+def measure_samples(
+    samples: Sequence[PoseSample], landmarks: FloatArray | None = None
+) -> list[MeasuredSample]:
     """The samples with their measurements (:func:`measure_batch`) and trunk width ratios
     (:func:`~kinestream.operators.view.width_ratios`), for :func:`measure` and the view to
-    use without measuring again."""
-    bodies, ratios = _measure(samples, with_ratios=True)
+    use without measuring again. ``landmarks``: the landmarks of the samples that have
+    them, in order, already stacked (n, 33, 4) (:func:`~kinestream.wire.decode_poses`)."""
+    bodies, ratios = _measure(samples, with_ratios=True, landmarks=landmarks)
     return [_measured(*row) for row in zip(samples, bodies, ratios, strict=True)]
+
+
+_set_body: Final = MeasuredSample.__dict__["body"].__set__
+_set_ratio: Final = MeasuredSample.__dict__["width_ratio"].__set__
 
 
 def _measured(sample: PoseSample, body: BodyMeasurement | None, ratio: float | None) -> Any:
     """``sample`` as a :class:`MeasuredSample`, set field by field: a checked sample need not
     be checked again (``__post_init__`` costs more than the rest of the copy)."""
-    out = object.__new__(MeasuredSample)
-    _set(out, "seq", sample.seq)
-    _set(out, "timestamp_s", sample.timestamp_s)
-    _set(out, "image_width", sample.image_width)
-    _set(out, "image_height", sample.image_height)
-    _set(out, "landmarks", sample.landmarks)
-    _set(out, "world", sample.world)
-    _set(out, "body", body)
-    _set(out, "width_ratio", ratio)
+    out = checked_sample(
+        sample.seq,
+        sample.timestamp_s,
+        sample.image_width,
+        sample.image_height,
+        sample.landmarks,
+        sample.world,
+        cls=MeasuredSample,
+    )
+    _set_body(out, body)
+    _set_ratio(out, ratio)
     return out
 
 
-_set: Final = object.__setattr__
-
-
 def _measure(
-    samples: Sequence[PoseSample], *, with_ratios: bool
+    samples: Sequence[PoseSample], *, with_ratios: bool, landmarks: FloatArray | None = None
 ) -> tuple[list[BodyMeasurement | None], list[float | None]]:
-    """The samples' measurements and (``with_ratios``) trunk width ratios, else ``None``s."""
+    """The samples' measurements and (``with_ratios``) trunk width ratios, else ``None``s;
+    ``landmarks``, when given, those of the samples that have them, stacked."""
     found = [i for i, sample in enumerate(samples) if sample.landmarks is not None]
     out: list[BodyMeasurement | None] = [None] * len(samples)
     ratios: list[float | None] = [None] * len(samples)
     if not found:
         return out, ratios
-    landmarks = np.stack([samples[i].landmarks for i in found])  # type: ignore[misc]
+    if landmarks is None:
+        landmarks = np.stack([samples[i].landmarks for i in found])  # type: ignore[misc]
+    elif landmarks.shape != (len(found), NUM_LANDMARKS, 4):
+        raise ValueError(f"{len(found)} samples with landmarks, {landmarks.shape} stacked")
     size = np.array([(samples[i].image_width, samples[i].image_height) for i in found], float)
     columns = _measure_arrays(landmarks, size)
     for i, row in zip(found, zip(*columns, strict=True), strict=True):
         if row[-1]:
-            out[i] = BodyMeasurement(*row[:-1])
+            out[i] = _body(*row[:-1])
     if with_ratios:
         for i, ratio in zip(found, width_ratios(landmarks, size), strict=True):
             ratios[i] = ratio

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -76,6 +76,40 @@ class PoseSample:
             raise ValueError("no person in this sample")
         scale = np.array([self.image_width, self.image_height], dtype=np.float64)
         return self.landmarks[:, :2] * scale
+
+
+_new: Final = object.__new__
+_set_seq: Final = PoseSample.__dict__["seq"].__set__
+_set_timestamp: Final = PoseSample.__dict__["timestamp_s"].__set__
+_set_width: Final = PoseSample.__dict__["image_width"].__set__
+_set_height: Final = PoseSample.__dict__["image_height"].__set__
+_set_landmarks: Final = PoseSample.__dict__["landmarks"].__set__
+_set_world: Final = PoseSample.__dict__["world"].__set__
+
+
+def checked_sample(
+    seq: int,
+    timestamp_s: float,
+    image_width: int,
+    image_height: int,
+    landmarks: FloatArray | None,
+    world: FloatArray | None = None,
+    *,
+    cls: type[PoseSample] = PoseSample,
+) -> Any:
+    """A sample (of ``cls``, :class:`PoseSample` or a subclass, whose own fields are left
+    for the caller to set) of values already checked as :class:`PoseSample` checks them
+    (positive size, finite time, arrays of the right shapes), built without checking them
+    again: the checks and a frozen dataclass's field-by-field ``__init__`` cost more than
+    the rest of a decoded pose."""
+    sample = _new(cls)
+    _set_seq(sample, seq)
+    _set_timestamp(sample, timestamp_s)
+    _set_width(sample, image_width)
+    _set_height(sample, image_height)
+    _set_landmarks(sample, landmarks)
+    _set_world(sample, world)
+    return sample
 
 
 DRAWABLE_VISIBILITY = 0.5

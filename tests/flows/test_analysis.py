@@ -27,10 +27,16 @@ from kinestream.flows.analysis import (
     FlowSettings,
     OutMessage,
     build_flow,
+    decode_message,
     kafka_source,
     measure_poses,
 )
-from kinestream.flows.stream_logic import KeyedInput, StreamSettings
+from kinestream.flows.stream_logic import (
+    BadMessage,
+    KeyedInput,
+    StreamSettings,
+    stream_logic_builder,
+)
 from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
 from kinestream.operators.anthropometry import MeasuredSample, measure
 from kinestream.operators.metric_batches import MetricBatcher
@@ -430,6 +436,56 @@ def test_a_batch_is_decoded_measured_and_keyed_in_order() -> None:
     unmeasured = BatchDecoder(TOPICS, None, measure=False)(batch)
     assert unmeasured[1][0] == "a"
     assert type(unmeasured[1][1]) is PoseSample
+
+
+def test_a_batch_of_poses_decodes_and_measures_as_each_message_alone() -> None:
+    """The batch's poses, decoded and measured together, are what each message gives
+    alone (:func:`decode_message`, then measured): samples, bodies and errors."""
+    trial = countermovement_jumps(reps=1, seed=2)
+    poses = [
+        _msg(
+            TOPICS.poses,
+            *wire.encode_pose(f"s{i % 3}", replace(s, timestamp_s=T0 + s.timestamp_s)),
+            offset=i,
+        )
+        for i, s in enumerate(trial.samples[:40])
+    ]
+    bad = bytearray(poses[5].value or b"")
+    bad[40:44] = b"\xff\xff\xff\x7f"  # a NaN landmark
+    poses[5] = _msg(TOPICS.poses, poses[5].key, bytes(bad), poses[5].headers, offset=5)
+    poses[9] = _msg(TOPICS.poses, poses[9].key, b"KP", poses[9].headers, offset=9)
+    batch = [start_msg("s0"), *poses, end_msg("s0")]
+    out = BatchDecoder(TOPICS, None, measure=True)(batch)
+    alone = [decode_message(TOPICS, m)[1] for m in batch]
+    assert len(out) == len(alone)
+    for (key, (stream_id, item)), decoded in zip(out, alone, strict=True):
+        assert isinstance(decoded, tuple)
+        one_id, one = decoded
+        assert key == stream_id == one_id
+        if isinstance(one, PoseSample):
+            assert isinstance(item, MeasuredSample)
+            assert (item.seq, item.timestamp_s) == (one.seq, one.timestamp_s)
+            np.testing.assert_array_equal(item.landmarks, one.landmarks)  # type: ignore[arg-type]
+            assert item.body == measure(one)
+        else:
+            assert item == one
+    assert sum(isinstance(o[1][1], BadMessage) for o in out) == 2
+
+
+def test_a_sample_held_for_its_start_keeps_its_landmarks_not_its_batchs() -> None:
+    poses = [*pose_msgs("late", [0]), *pose_msgs("other", range(1, 50))]
+    out = BatchDecoder(TOPICS, None, measure=True)(poses)
+    held = out[0][1][1]
+    assert held.landmarks.base is not None
+    assert held.landmarks.base.nbytes > held.landmarks.nbytes
+    logic = stream_logic_builder(ToyAnalyzer, StreamSettings())(None)
+    assert logic.on_item(out[0][1]) == ([], False)
+    kept = logic.state.pending[0]
+    assert isinstance(kept, MeasuredSample)
+    assert kept.landmarks is not None
+    assert kept.landmarks.base is None
+    np.testing.assert_array_equal(kept.landmarks, held.landmarks)
+    assert (kept.body, kept.width_ratio, kept.seq) == (held.body, held.width_ratio, held.seq)
 
 
 def test_the_flow_analyses_like_the_analyzer_on_its_own(runner: Runner) -> None:
