@@ -118,7 +118,7 @@ def event_id_for(stream_id: str, event_type: str, seq: int, index: int = 0) -> s
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class AnalysisEvent:
     """One event of one stream's analysis.
 
@@ -135,6 +135,28 @@ class AnalysisEvent:
     index: int = 0
     position: int | None = None
     schema_version: int = EVENT_SCHEMA_VERSION
+
+    def __init__(
+        self,
+        event_type: EventType,
+        stream_id: str,
+        seq: int,
+        capture_time_s: float,
+        payload: dict[str, Any] | None = None,
+        index: int = 0,
+        position: int | None = None,
+        schema_version: int = EVENT_SCHEMA_VERSION,
+    ) -> None:
+        # The frozen dataclass's own __init__ sets each field through object.__setattr__,
+        # twice as slow as the slots' setters (an event a frame or more).
+        _set_event_type(self, event_type)
+        _set_stream_id(self, stream_id)
+        _set_seq(self, seq)
+        _set_capture_time_s(self, capture_time_s)
+        _set_payload(self, {} if payload is None else payload)
+        _set_index(self, index)
+        _set_position(self, position)
+        _set_schema_version(self, schema_version)
 
     def numbered(self, position: int) -> AnalysisEvent:
         """This event at its place in the stream (``dataclasses.replace``, but cheap)."""
@@ -199,6 +221,16 @@ class AnalysisEvent:
     def from_json(cls, raw: bytes | str) -> AnalysisEvent:
         """Decode an event from JSON."""
         return cls.from_dict(json.loads(raw))
+
+
+_set_event_type: Final = AnalysisEvent.__dict__["event_type"].__set__
+_set_stream_id: Final = AnalysisEvent.__dict__["stream_id"].__set__
+_set_seq: Final = AnalysisEvent.__dict__["seq"].__set__
+_set_capture_time_s: Final = AnalysisEvent.__dict__["capture_time_s"].__set__
+_set_payload: Final = AnalysisEvent.__dict__["payload"].__set__
+_set_index: Final = AnalysisEvent.__dict__["index"].__set__
+_set_position: Final = AnalysisEvent.__dict__["position"].__set__
+_set_schema_version: Final = AnalysisEvent.__dict__["schema_version"].__set__
 
 
 def metric_updates(frames: Sequence[AnalysisEvent]) -> AnalysisEvent:

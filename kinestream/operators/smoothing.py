@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from itertools import pairwise
-from operator import mul
+from functools import cache
+from itertools import islice
+from operator import mul, sub
 
 import numpy as np
 
@@ -43,6 +44,16 @@ def _quadratic_center(times: FloatArray, values: FloatArray, at: float) -> tuple
     return float(coef[0]), float(coef[1])
 
 
+@cache
+def _kernels(half: int) -> tuple[list[float], list[float]]:
+    """The value and slope kernels of a uniform window of ``2*half + 1`` frames (shared by
+    the smoothers of that size, which only read them)."""
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    design = np.stack([np.ones_like(offsets), offsets, offsets**2], axis=1)
+    pinv = np.linalg.pinv(design)
+    return pinv[0].tolist(), pinv[1].tolist()
+
+
 class LocalQuadraticSmoother:
     """Quadratic least-squares smoother and differentiator with a fixed lag of ``half`` frames."""
 
@@ -55,11 +66,7 @@ class LocalQuadraticSmoother:
         self._times: deque[float] = deque(maxlen=self.size)
         self._values: deque[float] = deque(maxlen=self.size)
         self._tags: deque[int] = deque(maxlen=self.size)
-        offsets = np.arange(-half, half + 1, dtype=np.float64)
-        design = np.stack([np.ones_like(offsets), offsets, offsets**2], axis=1)
-        pinv = np.linalg.pinv(design)
-        self._value_kernel: list[float] = pinv[0].tolist()
-        self._slope_kernel: list[float] = pinv[1].tolist()
+        self._value_kernel, self._slope_kernel = _kernels(half)
 
     def push(self, time_s: float, value: float, tag: int) -> list[tuple[int, float, float, float]]:
         """Add a sample; return (tag, time, value, slope) of each frame that became ready.
@@ -85,7 +92,10 @@ class LocalQuadraticSmoother:
         raw = self._times
         step = (raw[-1] - raw[0]) / (count - 1)
         tolerance = 0.2 * step
-        if all(abs(b - a - step) < tolerance for a, b in pairwise(raw)):
+        # Every gap within the tolerance of the mean step: the extreme gaps are (rounding
+        # is monotonic, so the extremes of ``gap - step`` are those of the gaps).
+        gaps = list(map(sub, islice(raw, 1, None), raw))
+        if max(gaps) - step < tolerance and step - min(gaps) < tolerance:
             # The kernels' products summed in order (the window holds ``size`` values).
             center_value = sum(map(mul, self._value_kernel, self._values))
             slope = sum(map(mul, self._slope_kernel, self._values)) / step
