@@ -260,10 +260,10 @@ class RunningAnalyzer(FrameOrder):
         w, h = sample.image_width, sample.image_height
         rows = sample.landmarks[_FIRST_ROW : _FIRST_ROW + 10].tolist()
         pts = [(r[0] * w, r[1] * h, r[3]) for r in rows]
-        now = {
-            side: (0.5 * (pts[heel][0] + pts[toe][0]), max(pts[heel][1], pts[toe][1]))
-            for side, (heel, toe, _) in _FEET.items()
-        }
+        now = {}
+        for side, (heel, toe, _) in _FEET.items():
+            (hx, hy, _), (tx, ty, _) = pts[heel], pts[toe]
+            now[side] = (0.5 * (hx + tx), ty if ty > hy else hy)  # max(hy, ty), NaN kept
         if self._swapped(now):
             for left, right in _LEG_PAIRS:
                 pts[left], pts[right] = pts[right], pts[left]
@@ -282,10 +282,10 @@ class RunningAnalyzer(FrameOrder):
                 sample.timestamp_s, low, pts[heel][1], pts[toe][1], x, hip_x, vis
             )
             self._previous[side] = (x, low)
-        near, far = _LEGS[LEFT], _LEGS[RIGHT]
-        if sum(pts[i][2] for i in far) > sum(pts[i][2] for i in near):
-            near = far  # the leg seen better
-        hip, knee, ankle_ = (pts[i] for i in near)
+        (a, b, c), (d, e, f) = _LEGS[LEFT], _LEGS[RIGHT]
+        if pts[d][2] + pts[e][2] + pts[f][2] > pts[a][2] + pts[b][2] + pts[c][2]:
+            a, b, c = d, e, f  # the leg seen better
+        hip, knee, ankle_ = pts[a], pts[b], pts[c]
         leg = math.hypot(hip[0] - knee[0], hip[1] - knee[1])
         self._legs.append(leg + math.hypot(knee[0] - ankle_[0], knee[1] - ankle_[1]))
         return feet or None
@@ -295,17 +295,19 @@ class RunningAnalyzer(FrameOrder):
         a jump of the whole lower leg by one vector until the jump back."""
         hx = 0.5 * (pts[0][0] + pts[1][0])
         hy = 0.5 * (pts[0][1] + pts[1][1])
-        now = [v for i in _LOWER_LEGS[side] for v in (pts[i][0] - hx, pts[i][1] - hy)]
+        knee, ankle, heel, toe = (pts[i] for i in _LOWER_LEGS[side])
+        now = [knee[0] - hx, knee[1] - hy, ankle[0] - hx, ankle[1] - hy]
+        now += [heel[0] - hx, heel[1] - hy, toe[0] - hx, toe[1] - hy]
         before, self._lower_legs[side] = self._lower_legs.get(side), [time_s, *now]
         if before is None or math.isnan(self._m_per_px) or self.fps is None:
             return False
         if time_s - before[0] > 1.5 / self.fps:  # not the frame before: no jump to see
             self._strays.pop(side, None)
             return False
-        before = before[1:]
-        dx = [now[k] - before[k] for k in (0, 2, 4, 6)]
-        dy = [now[k] - before[k] for k in (1, 3, 5, 7)]
-        cx, cy = sum(dx) / 4.0, sum(dy) / 4.0
+        dx = [now[0] - before[1], now[2] - before[3], now[4] - before[5], now[6] - before[7]]
+        dy = [now[1] - before[2], now[3] - before[4], now[5] - before[6], now[7] - before[8]]
+        cx = (dx[0] + dx[1] + dx[2] + dx[3]) / 4.0
+        cy = (dy[0] + dy[1] + dy[2] + dy[3]) / 4.0
         size = math.hypot(cx, cy)
         share, speed = STRAY_JUMP
         least = max(share * LEG_SHARE * self.config.athlete_height_m, speed / self.fps)
@@ -411,14 +413,11 @@ class RunningAnalyzer(FrameOrder):
         the contact threshold must clear."""
         return self._noise_px * self._m_per_px if math.isfinite(self._noise_px) else 0.005
 
-    def _threshold_m(self) -> float:
-        return float(min(max(4.0 * self._noise_m(), 0.015), 0.08))
-
     def _track(self, seq: int, time_s: float, feet: dict[str, FootFrame]) -> None:
         if math.isnan(self._m_per_px):
             return
         noise = self._noise_m()
-        threshold = self._threshold_m()
+        threshold = min(max(4.0 * noise, 0.015), 0.08)
         contacts = []
         for side, tracker in self._trackers.items():
             foot = feet.get(side)
@@ -432,9 +431,11 @@ class RunningAnalyzer(FrameOrder):
             contact = tracker.push(foot, self._floor_y_px, self._m_per_px, threshold, noise)
             if contact is not None:
                 contacts.append(contact)
-        for contact in sorted(contacts, key=lambda c: c.strike_s):
-            self._on_contact(seq, time_s, contact)
-        both_down = len(feet) == 2 and all(t.on_ground for t in self._trackers.values())
+        if contacts:
+            for contact in sorted(contacts, key=lambda c: c.strike_s):
+                self._on_contact(seq, time_s, contact)
+        trackers = self._trackers
+        both_down = len(feet) == 2 and trackers[LEFT].on_ground and trackers[RIGHT].on_ground
         if not both_down:
             self._down_since = None
         elif self._down_since is None:

@@ -40,9 +40,10 @@ import math
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from kinestream.operators.pose import FloatArray
 
@@ -66,6 +67,7 @@ CONFIRM_S: Final = 0.03
 GRID: Final = 64
 """Candidate instants of a fit, evenly between its bounds (the best refined between its
 neighbours)."""
+_STEPS: Final = np.arange(GRID, dtype=np.float64)
 MAX_TIMING_NOISE_M: Final = 0.007
 """Timing takes a contact's noise as the planted feet's spread (``noise_m``), but no more
 than this or the contact's own spread about its level (slow sliding and coloured jitter
@@ -91,8 +93,7 @@ CLEAR_NOISE: Final = 3.0
 CLEAR_MIN_M: Final = 0.002
 
 
-@dataclass(frozen=True, slots=True)
-class FootFrame:
+class FootFrame(NamedTuple):
     """One frame of one foot: time, lowest point (the lower of heel and toe), heel and toe
     heights and horizontal positions (pixels, image ``y`` down), visibility of the foot's
     landmarks."""
@@ -155,10 +156,11 @@ def hinge_crossing(
     best fit, refined between its neighbours."""
     if upper <= lower:
         return 0.5 * (lower + upper)
-    candidates = np.linspace(lower, upper, GRID)
+    spacing = (upper - lower) / (GRID - 1)
+    candidates = _STEPS * spacing + lower  # np.linspace(lower, upper, GRID), as exact
+    candidates[-1] = upper
     sse = _sse(candidates, times, heights, rising, quartic)
     i = int(np.argmin(sse))
-    spacing = (upper - lower) / (GRID - 1)
     if noise_m > 0.0:
         weights = np.exp((sse[i] - sse) / (2.0 * noise_m * noise_m))
         total = float(weights.sum())
@@ -178,30 +180,37 @@ def hinge_crossing(
 def _sse(
     t0: FloatArray, times: FloatArray, heights: FloatArray, rising: bool, quartic: bool = False
 ) -> FloatArray:
-    """Residual sum of squares of the hinge fit at each candidate ``t0``."""
-    lag = times[None, :] - t0[:, None]
-    tau = np.clip(lag if rising else -lag, 0.0, None)
-    first, second = (tau**2, tau**3) if rising else (tau, tau**2)
+    """Residual sum of squares of the hinge fit at each candidate ``t0`` (``times``
+    increasing)."""
+    if rising:
+        tau = np.maximum(times[None, :] - t0[:, None], 0.0)
+        first, second = tau * tau, tau**3
+        airborne = times.shape[0] - np.searchsorted(times, t0, side="right")  # tau > 0
+    else:
+        tau = np.maximum(t0[:, None] - times[None, :], 0.0)
+        first, second = tau, tau * tau
+        airborne = np.searchsorted(times, t0, side="left")
     a11 = np.einsum("ij,ij->i", first, first)
     a12 = np.einsum("ij,ij->i", first, second)
     a22 = np.einsum("ij,ij->i", second, second)
     b1 = first @ heights
     b2 = second @ heights
-    det = a11 * a22 - a12 * a12
-    airborne = np.count_nonzero(tau, axis=1)
-    two = (det > 1e-12 * np.maximum(a11 * a22, 1e-300)) & (airborne >= 3)
+    a11a22 = a11 * a22
+    det = a11a22 - a12 * a12
+    two = (det > 1e-12 * np.maximum(a11a22, 1e-300)) & (airborne >= 3)
     safe = np.where(two, det, 1.0)
-    lead = np.where(two, (a22 * b1 - a12 * b2) / safe, 0.0)
-    extra = np.where(two, (a11 * b2 - a12 * b1) / safe, 0.0)
-    single = np.clip(np.where(a11 > 0, b1 / np.where(a11 > 0, a11, 1.0), 0.0), 0.0, None)
+    lead = (a22 * b1 - a12 * b2) / safe
+    extra = (a11 * b2 - a12 * b1) / safe
+    single = np.maximum(np.divide(b1, a11, out=np.zeros_like(b1), where=a11 > 0), 0.0)
     use_two = two & (lead >= 0)
     lead = np.where(use_two, lead, single)
     extra = np.where(use_two, extra, 0.0)
     if not rising:  # no foot lands faster than MAX_TOUCHDOWN_M_S
         capped = two & (lead > MAX_TOUCHDOWN_M_S)
-        lead = np.where(capped, MAX_TOUCHDOWN_M_S, np.minimum(lead, MAX_TOUCHDOWN_M_S))
-        refit = (b2 - a12 * lead) / np.where(a22 > 0, a22, 1.0)
-        extra = np.where(capped, np.clip(refit, 0.0, None), extra)
+        lead = np.minimum(lead, MAX_TOUCHDOWN_M_S)
+        if capped.any():
+            refit = (b2 - a12 * lead) / np.where(a22 > 0, a22, 1.0)
+            extra = np.where(capped, np.maximum(refit, 0.0), extra)
     # the residual sum of squares from the normal equations' sums, not frame by frame
     sse: FloatArray = (
         heights @ heights
@@ -215,7 +224,9 @@ def _sse(
     return sse
 
 
-def _sse_quartic(tau: FloatArray, heights: FloatArray, airborne: FloatArray) -> FloatArray:
+def _sse_quartic(
+    tau: FloatArray, heights: FloatArray, airborne: npt.NDArray[np.intp]
+) -> FloatArray:
     """Residual sum of squares of the lift ``c*tau**2 + d*tau**3 + e*tau**4`` at each
     candidate (``tau`` one row per candidate); infinite where it has too few frames in the
     air or a negative ``c``."""
