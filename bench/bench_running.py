@@ -2,7 +2,8 @@
 
 (a) Analysis cost per frame: :class:`RunningAnalyzer` ``process`` over a synthetic treadmill
     run against :class:`StreamAnalyzer` over synthetic CMJs (its body measured in batches,
-    as the dataflow does), both at 60 fps, best of ``--runs`` passes taken in turn; target:
+    as the dataflow does), both at 60 fps, best of ``--runs`` passes taken in turn, wall-clock
+    and the process's CPU time (which other work on the machine disturbs less); target:
     running within 1.5x a jump's cost.
 (b) Pickled analyzer state over one continuous simulated bout of ``--minutes`` (default 60)
     at 60 fps, every ten minutes: it must stay the same size.
@@ -43,14 +44,18 @@ NOISES: Final = ("0", "0.5", "1", "realistic")
 FPS: Final = (30, 60, 120, 240)
 
 
-def _cost_us(frames: list[PoseSample], make: type, config: object, batch: bool) -> float:
-    """Microseconds per frame of one pass (with the body measured in batches if ``batch``)."""
+def _cost_us(
+    frames: list[PoseSample], make: type, config: object, batch: bool
+) -> tuple[float, float]:
+    """Microseconds per frame of one pass (with the body measured in batches if ``batch``):
+    wall-clock and this process's CPU time (less sensitive to other work on the machine)."""
     analyzer = make(config)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     samples = measure_samples(frames) if batch else frames
     for sample in samples:
         analyzer.process(sample)
-    return 1e6 * (time.perf_counter() - started) / len(frames)
+    wall_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+    return 1e6 * wall_s / len(frames), 1e6 * cpu_s / len(frames)
 
 
 def bench_cost(runs: int) -> None:
@@ -63,13 +68,18 @@ def bench_cost(runs: int) -> None:
     for _ in range(runs):  # one of each in turn: other work on the machine slows both alike
         run_passes.append(_cost_us(running, RunningAnalyzer, run_config, False))
         jump_passes.append(_cost_us(jumps, StreamAnalyzer, jump_config, True))
-    run_us, jump_us = min(run_passes), min(jump_passes)
-    print("(a) analysis cost per frame, 60 fps, inference excluded")
-    print(f"    running (treadmill, {len(running)} frames): {run_us:6.1f} us/frame")
-    print(f"    cmj (body measured in batches, {len(jumps)} frames): {jump_us:6.1f} us/frame")
-    ratio = run_us / jump_us
-    verdict = "meets" if ratio <= COST_RATIO_TARGET else "misses"
-    print(f"    ratio {ratio:.2f} ({verdict} the target of {COST_RATIO_TARGET}x)")
+    print("(a) analysis cost per frame, 60 fps, inference excluded (best pass; wall / CPU)")
+    run_us = [min(p[k] for p in run_passes) for k in (0, 1)]
+    jump_us = [min(p[k] for p in jump_passes) for k in (0, 1)]
+    for name, us in (
+        (f"running (treadmill, {len(running)} frames)", run_us),
+        (f"cmj (body measured in batches, {len(jumps)} frames)", jump_us),
+    ):
+        print(f"    {name}: {us[0]:6.1f} / {us[1]:6.1f} us/frame")
+    for kind, k in (("wall", 0), ("CPU", 1)):
+        ratio = run_us[k] / jump_us[k]
+        verdict = "meets" if ratio <= COST_RATIO_TARGET else "misses"
+        print(f"    ratio ({kind}) {ratio:.2f} ({verdict} the target of {COST_RATIO_TARGET}x)")
 
 
 def bench_hour(minutes: int) -> None:
