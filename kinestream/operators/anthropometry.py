@@ -86,17 +86,34 @@ class BodyMeasurement:
     for the floor that takeoff and touchdown are timed against. NaN when unseen."""
 
 
-_BODY_SETTERS: Final = tuple(
-    BodyMeasurement.__dict__[name].__set__ for name in BodyMeasurement.__slots__
-)
+_set_com_x: Final = BodyMeasurement.__dict__["com_x_px"].__set__
+_set_com_y: Final = BodyMeasurement.__dict__["com_y_px"].__set__
+_set_foot: Final = BodyMeasurement.__dict__["foot_y_px"].__set__
+_set_eye: Final = BodyMeasurement.__dict__["eye_y_px"].__set__
+_set_leg: Final = BodyMeasurement.__dict__["leg_length_px"].__set__
+_set_visibility: Final = BodyMeasurement.__dict__["visibility"].__set__
+_set_contact: Final = BodyMeasurement.__dict__["contact_y_px"].__set__
 
 
-def _body(*values: float) -> BodyMeasurement:
-    """``BodyMeasurement(*values)`` for the values of :func:`_measure_arrays`, set through
-    the slots (a frozen dataclass's ``__init__`` costs five times as much)."""
+def _body(
+    com_x: float,
+    com_y: float,
+    foot: float,
+    eye: float,
+    leg: float,
+    visibility: float,
+    contact: float,
+) -> BodyMeasurement:
+    """``BodyMeasurement(...)`` of checked values, set through the slots (a frozen
+    dataclass's ``__init__`` costs twice as much)."""
     body: BodyMeasurement = object.__new__(BodyMeasurement)
-    for setter, value in zip(_BODY_SETTERS, values, strict=True):
-        setter(body, value)
+    _set_com_x(body, com_x)
+    _set_com_y(body, com_y)
+    _set_foot(body, foot)
+    _set_eye(body, eye)
+    _set_leg(body, leg)
+    _set_visibility(body, visibility)
+    _set_contact(body, contact)
     return body
 
 

@@ -36,7 +36,7 @@ PROMOTE_S: Final = 1.0
 RELEASE_AFTER_S: Final = 10.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class _Track:
     """One person: where last seen (capture time, CoM in pixels), leg length, since when."""
 
@@ -45,6 +45,16 @@ class _Track:
     y_px: float
     leg_px: float
     since_s: float
+
+    def __init__(
+        self, time_s: float, x_px: float, y_px: float, leg_px: float, since_s: float
+    ) -> None:
+        # Through the slots: a frozen dataclass's __init__ costs twice as much (a frame).
+        _set_time(self, time_s)
+        _set_x(self, x_px)
+        _set_y(self, y_px)
+        _set_leg(self, leg_px)
+        _set_since(self, since_s)
 
     def distance(self, body: BodyMeasurement) -> float:
         """Pixels between this track's last CoM and ``body``'s."""
@@ -60,6 +70,13 @@ class _Track:
         foreshortened)."""
         leg = 0.8 * self.leg_px + 0.2 * body.leg_length_px
         return _Track(time_s, body.com_x_px, body.com_y_px, leg, self.since_s)
+
+
+_set_time: Final = _Track.__dict__["time_s"].__set__
+_set_x: Final = _Track.__dict__["x_px"].__set__
+_set_y: Final = _Track.__dict__["y_px"].__set__
+_set_leg: Final = _Track.__dict__["leg_px"].__set__
+_set_since: Final = _Track.__dict__["since_s"].__set__
 
 
 def _new_track(time_s: float, body: BodyMeasurement) -> _Track:
