@@ -19,7 +19,9 @@ these, a machine makes at most ``MAX_PHASE_CHANGES_PER_S`` phase changes in any 
 
 from __future__ import annotations
 
+import bisect
 import math
+import operator
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
@@ -62,6 +64,7 @@ TAKEOFF_SPEED_M_S: Final = GRAVITY_M_S2 * MIN_FLIGHT_S / 2.0
 """Feet leave the surface at least as fast as the body takes off for the shortest flight
 (0.39 m/s); feet that drift above it slower are a floor moving in the image (a camera
 tilting) or a sliding landmark."""
+_LEVEL: Final = operator.itemgetter(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +182,8 @@ class JumpMachine(ABC):
     resume_since_s = 0.0
     track_ground = True
     stance: deque[tuple[float, float]] | None = None
+    stance_levels: list[float] | None = None
+    """The stance's contact heights in order (its median is the surface's level)."""
 
     def __init__(self, calibration: Calibration) -> None:
         self.calibration = calibration
@@ -220,13 +225,16 @@ class JumpMachine(ABC):
         if self.stance is None:
             self.stance = deque()
         stance = self.stance
+        if self.stance_levels is None:
+            self.stance_levels = sorted(map(_LEVEL, stance))
+        levels = self.stance_levels
         planted = abs(self.foot_speed()) < PLANTED_SPEED_M_S
         if planted and abs(frame.contact_m - self.ground_m) < 3.0 * self.air_threshold_m:
             stance.append((frame.time_s, frame.contact_m))
+            bisect.insort(levels, frame.contact_m)
         while stance and frame.time_s - stance[0][0] > STANCE_S:
-            stance.popleft()
+            del levels[bisect.bisect_left(levels, stance.popleft()[1])]
         if len(stance) >= 3:
-            levels = sorted(level for _, level in stance)
             self.ground_m = levels[len(levels) // 2]
 
     def foot_speed(self, window_s: float = FOOT_SPEED_WINDOW_S, ago_s: float = 0.0) -> float:
@@ -234,25 +242,38 @@ class JumpMachine(ABC):
         ending ``ago_s`` before the last frame, so that landmark noise does not pass for a
         stop at high fps; NaN without two visible feet."""
         end = self.history[-1].time_s - ago_s
+        until = end + 1e-9
+        width = window_s + 1e-9
         recent: list[Frame] = []  # newest first; the history is in capture order
         last_two: list[Frame] = []
+        wanted = 2
         for f in reversed(self.history):
-            if len(last_two) < 2 and f.time_s <= end + 1e-9:
+            t = f.time_s
+            age = end - t
+            if wanted and t <= until:
                 last_two.append(f)
-            if end - f.time_s > window_s + 1e-9:
-                if len(last_two) == 2:
+                wanted -= 1
+            if age > width:
+                if not wanted:
                     break
-            elif end - f.time_s >= 0:
+            elif age >= 0:
                 recent.append(f)
         if len(recent) < 2:
             recent = last_two
-        points = [(f.time_s, f.foot_m) for f in recent if not math.isnan(f.foot_m)]
-        if len(points) < 2:
+        seen = [f for f in recent if f.foot_m == f.foot_m]  # not NaN
+        if len(seen) < 2:
             return math.nan
-        mean_t = sum(t for t, _ in points) / len(points)
-        mean_h = sum(h for _, h in points) / len(points)
-        spread = sum((t - mean_t) ** 2 for t, _ in points)
-        return sum((t - mean_t) * (h - mean_h) for t, h in points) / spread
+        times = [f.time_s for f in seen]
+        heights = [f.foot_m for f in seen]
+        mean_t = sum(times) / len(seen)
+        mean_h = sum(heights) / len(seen)
+        spread = 0.0
+        moment = 0.0
+        for t, h in zip(times, heights, strict=True):
+            dt = t - mean_t
+            spread += dt**2
+            moment += dt * (h - mean_h)
+        return moment / spread
 
     def stopped_near(self) -> bool:
         """Falling feet (``FELL_SPEED_M_S`` or faster a moment ago) that have stopped within
