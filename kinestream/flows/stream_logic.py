@@ -48,7 +48,10 @@ The snapshot is a :class:`StreamSnapshot` (the picklable analyzer plus the sessi
 little lifecycle state above), pickled into bytes at once (:mod:`kinestream.flows.snapshots`:
 no deep copy, and a fraction of the standard pickling's cost). Timers are not part of it: a
 resumed stream gets a fresh idle deadline. The pose estimator of frames mode is not
-picklable and not snapshotted; it is rebuilt lazily on the first frame after a resume.
+picklable and not snapshotted; it is rebuilt lazily on the first frame after a resume. A
+snapshot that cannot be read back (written by a version whose classes have changed since,
+or damaged) does not stop the flow: that stream ends with one ``error`` event (code
+``state_not_restored``) at its next message, and the other streams resume.
 
 A finished stream keeps only a marker for another ``idle_timeout_s``: messages of the stream
 that come late (a producer still sending, a redelivery) are dropped, not taken for a new
@@ -179,6 +182,8 @@ class StreamSnapshot:
     """Events emitted so far: the position of the next one."""
     ended: bool = False
     """The session is over; late messages of the stream are dropped until the state goes."""
+    unreadable: str = ""
+    """Why the stream's saved state could not be read back (empty when it could)."""
 
 
 def _utc_now() -> datetime:
@@ -222,6 +227,8 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StoredState]):
         stream_id, item = value
         if not self.state.stream_id:
             self.state.stream_id = stream_id
+        if self.state.unreadable:
+            return self._unrestored(item), StatefulLogic.RETAIN
         if self.state.ended:
             return [], StatefulLogic.RETAIN
         inflight = self.inflight
@@ -235,6 +242,18 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StoredState]):
             return self._guarded(item)
         finally:
             inflight.end()
+
+    def _unrestored(self, item: StreamInput) -> list[SessionEvent]:
+        """The one ``error`` event (``state_not_restored``) of a stream whose saved state
+        could not be read; the stream ends with it."""
+        message = (
+            f"this stream's saved analysis could not be read back after a restart "
+            f"({self.state.unreadable}); its session cannot go on: start a new one"
+        )
+        self.state.unreadable = ""
+        self.state.ended = True
+        self._touch()
+        return self._out([self._error(getattr(item, "seq", -1), "state_not_restored", message)])
 
     def _guarded(self, item: StreamInput) -> tuple[Iterable[SessionEvent], bool]:
         try:
@@ -593,11 +612,10 @@ def stream_logic_builder(
     budget = FrameStreamBudget(limit) if estimator_factory else None
 
     def build(resume: StoredState | None) -> StreamLogic:
-        state = snapshots.loads(resume) if isinstance(resume, bytes) else resume
         return StreamLogic(
             analyzer_factory=analyzer_factory,
             settings=settings,
-            state=state if state is not None else StreamSnapshot(),
+            state=_restored(resume),
             estimator_factory=estimator_factory,
             jpeg_decoder=jpeg_decoder,
             budget=budget,
@@ -606,3 +624,21 @@ def stream_logic_builder(
         )
 
     return build
+
+
+def _restored(resume: StoredState | None) -> StreamSnapshot:
+    """The stream's state from its snapshot; a fresh one marked ``unreadable`` where the
+    snapshot cannot be read (written by a version whose classes have changed since, or
+    damaged), so that one stream's old state cannot stop the flow from resuming."""
+    if resume is None:
+        return StreamSnapshot()
+    if not isinstance(resume, bytes):
+        return resume
+    try:
+        state = snapshots.loads(resume)
+    except Exception as exc:
+        _log.warning("a stream's snapshot could not be read (%s); it ends", _describe(exc))
+        return StreamSnapshot(unreadable=_describe(exc))
+    if not isinstance(state, StreamSnapshot):
+        return StreamSnapshot(unreadable=f"not a stream's state: {type(state).__name__}")
+    return state

@@ -68,3 +68,33 @@ def test_slot_dataclasses_round_trip_and_their_own_pickling_is_kept() -> None:
     # A snapshot from before the class had its last field: that field's default.
     older = snapshots.restore_slots(MeasuredSample, (7, 1.5, 640, 480, None, None, body))
     assert older.width_ratio is None
+
+
+class _Gone:
+    """A class a snapshot refers to that this version no longer has as it was."""
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_refuse, ())
+
+
+def _refuse() -> None:
+    raise TypeError("FootFrame() takes no arguments")
+
+
+def test_a_stream_whose_snapshot_cannot_be_read_ends_with_one_error_and_the_rest_go_on() -> None:
+    trial = countermovement_jumps(reps=1, seed=3)
+    items: list[Any] = [wire.StartMessage("s", Sport.CMJ, 1.8), *trial.samples]
+    build = stream_logic_builder(default_analyzer_factory, StreamSettings())
+    unreadable = snapshots.dumps({"stream": _Gone()})
+    broken = build(unreadable)
+    out = [o.event for item in items for o in broken.on_item(("s", item))[0]]
+    events = [e for e in out if e is not None]
+    assert [(e.event_type, e.payload["code"]) for e in events] == [("error", "state_not_restored")]
+    assert "FootFrame() takes no arguments" in events[0].payload["message"]
+    assert broken.on_notify()[1]  # its state then goes at the idle timeout (DISCARD)
+    other = build(pickle.loads(pickle.dumps(build(None).snapshot())))
+    assert any(
+        o.event is not None and o.event.event_type == "phase_change"
+        for item in items
+        for o in other.on_item(("t", item))[0]
+    )
