@@ -32,6 +32,7 @@ MIN_UPRIGHT: Final = 1.8
 MAX_COM_STD: Final = 0.006
 MAX_SWAY_STD: Final = 0.010
 MAX_FOOT_RANGE: Final = 0.045
+STRAY_MADS: Final = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ class QuietStandingDetector:
             leg_length_px=leg_px,
             fps=fps,
             com_noise_m=float(com_y.std() * m_per_px),
-            foot_noise_m=float(np.nanstd(foot) * m_per_px),
+            foot_noise_m=_spread_without_strays_px(foot) * m_per_px,
         )
 
 
@@ -163,6 +164,18 @@ def calibration_without_standing(
         com_noise_m=noise_px * m_per_px,
         foot_noise_m=noise_px * m_per_px,
     )
+
+
+def _spread_without_strays_px(values: npt.NDArray[np.float64]) -> float:
+    """Standard deviation of a landmark's height over the frames within ``STRAY_MADS``
+    robust spreads (1.4826 median absolute deviations) of its median: a stray frame (a
+    pose model's heel and toe exchanged for one frame, centimetres off) leaves it, a
+    landmark sliding steadily stays in it (all of a linear drift lies within three robust
+    spreads of its median)."""
+    seen = values[~np.isnan(values)]
+    deviation = np.abs(seen - np.median(seen))
+    spread = 1.4826 * float(np.median(deviation))
+    return float(np.std(seen[deviation <= STRAY_MADS * spread]))
 
 
 def _jitter_px(values: npt.NDArray[np.float64], on_ground: npt.NDArray[np.bool_]) -> float:

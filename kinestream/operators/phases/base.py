@@ -363,12 +363,24 @@ class JumpMachine(ABC):
             ground.time_s,
             self.clearance(ground),
             rising=True,
-            slack_s=2.0 / self.calibration.fps,
+            slack_s=self.crossing_slack(ground),
         )
         if not self.rolls_show():
             return crossing
         start = max(i - 1, 0)
         return self.roll_checked(frames, start, start + self.contact_steps(), crossing, True)
+
+    def crossing_slack(self, ground: Frame) -> float:
+        """How far beyond the frame taken for the ground, ``ground``, a takeoff or touchdown
+        may lie: two frame periods, or the time the feet take at the CoM's speed there (at
+        least ``TAKEOFF_SPEED_M_S``) to cover the height they were seen at plus the fit
+        threshold, whichever is longer. A foot within the fit threshold counts as on the
+        surface, though it may be that high above it, and a touchdown is timed as soon as
+        the feet come within the air threshold; at 240 fps 5 cm is 25 ms of a foot falling
+        at 2 m/s, 6 frames."""
+        speed = max(abs(ground.velocity_m_s), TAKEOFF_SPEED_M_S)
+        height = max(self.clearance(ground), 0.0) + self.fit_threshold_m
+        return max(2.0 / self.calibration.fps, height / speed)
 
     def refine_touchdown(
         self, provisional_s: float | None = None, left_m: float | None = None
@@ -401,7 +413,7 @@ class JumpMachine(ABC):
             ground.time_s,
             0.0 if halt == i + 1 else self.clearance(ground),
             rising=False,
-            slack_s=2.0 / self.calibration.fps,
+            slack_s=self.crossing_slack(ground),
         )
         if not self.rolls_show():
             return crossing
@@ -437,6 +449,7 @@ class JumpMachine(ABC):
                 shortened > max(limit, (a.com_raw_m - c.com_raw_m) / 3.0)
                 and first > (a.com_raw_m - b.com_raw_m) / 3.0
                 and b.velocity_m_s < -TAKEOFF_SPEED_M_S
+                and self.clearance(b) < self.air_threshold_m + (b.com_raw_m - c.com_raw_m)
             ):
                 found = b.time_s
         return found
@@ -508,12 +521,14 @@ class JumpMachine(ABC):
         step = max(1, math.ceil(CONTACT_STEP_S * self.calibration.fps - 1e-6))
         return max(3 * step, round(CONTACT_SEARCH_S * self.calibration.fps))
 
-    @staticmethod
-    def fastest_step(frames: list[Frame], sign: float) -> tuple[Frame, Frame] | None:
+    def fastest_step(self, frames: list[Frame], sign: float) -> tuple[Frame, Frame] | None:
         """The step between ``frames`` in which the feet moved fastest up (``sign`` 1) or
-        down (-1); ``None`` without two visible feet ``CONTACT_STEP_S`` apart. A step spans
-        at least ``CONTACT_STEP_S``, so that landmark noise (millimetres) stays far below
-        the feet's motion in it (centimetres)."""
+        down (-1), its ground-side end (the first frame going up, the last coming down)
+        within the air threshold plus the CoM's travel in the step of the surface; ``None``
+        without such a step. A step spans at least ``CONTACT_STEP_S``, so that landmark
+        noise (millimetres) stays far below the feet's motion in it (centimetres). A step
+        that ends farther up is in the air, and where it is the fastest a landmark's stray
+        (a foot landmark jumping by a decimetre for a frame) made it so."""
         seen = [f for f in frames if not math.isnan(f.foot_m)]
         best: tuple[float, Frame, Frame] | None = None
         j = 0
@@ -523,6 +538,10 @@ class JumpMachine(ABC):
             if j == len(seen):
                 break
             after = seen[j]
+            ground_side = before if sign > 0 else after
+            travel = abs(after.com_raw_m - before.com_raw_m)
+            if self.clearance(ground_side) > self.air_threshold_m + travel:
+                continue
             speed = sign * (after.foot_m - before.foot_m) / (after.time_s - before.time_s)
             if best is None or speed > best[0]:
                 best = (speed, before, after)
