@@ -372,15 +372,15 @@ class JumpMachine(ABC):
 
     def crossing_slack(self, ground: Frame) -> float:
         """How far beyond the frame taken for the ground, ``ground``, a takeoff or touchdown
-        may lie: two frame periods, or the time the feet take at the CoM's speed there (at
-        least ``TAKEOFF_SPEED_M_S``) to cover the height they were seen at plus the fit
-        threshold, whichever is longer. A foot within the fit threshold counts as on the
-        surface, though it may be that high above it, and a touchdown is timed as soon as
-        the feet come within the air threshold; at 240 fps 5 cm is 25 ms of a foot falling
-        at 2 m/s, 6 frames."""
+        may lie: the time the feet take at the CoM's speed there (at least
+        ``TAKEOFF_SPEED_M_S``) to cover the height they were seen at plus the fit
+        threshold (the landmark noise's reach), none where that is below the surface. A
+        foot within the fit threshold counts as on the surface, though it may be that high
+        above it, and a touchdown is timed as soon as the feet come within the air
+        threshold (at 240 fps 5 cm is 25 ms of a foot falling at 2 m/s, 6 frames); a foot
+        seen well below the surface is on it."""
         speed = max(abs(ground.velocity_m_s), TAKEOFF_SPEED_M_S)
-        height = max(self.clearance(ground), 0.0) + self.fit_threshold_m
-        return max(2.0 / self.calibration.fps, height / speed)
+        return max(self.clearance(ground) + self.fit_threshold_m, 0.0) / speed
 
     def refine_touchdown(
         self, provisional_s: float | None = None, left_m: float | None = None
