@@ -2,7 +2,8 @@
 
 The athlete calibrates standing on the box, so the calibrated floor is the box top. The drop
 starts when the feet go clearly below the box top while the CoM falls (its onset is
-backtracked to where the fall began). Ground contact is where the falling feet stop; the
+backtracked to where the fall began). Ground contact is where the falling feet stop
+(:meth:`DropJump.feet_still`) and the ground brakes the CoM (:meth:`DropJump.braking`); the
 ground's level is measured there and the contact instant is refined between frames with a
 ballistic fit of the falling feet. Takeoff, flight and landing then work as in every jump,
 relative to that ground.
@@ -70,11 +71,41 @@ class DropJump(JumpMachine):
             return
         if len(self.history) < 3 or frame.foot_m > -0.5 * self.box_height_m:
             return
-        if abs(self.foot_speed(STOP_WINDOW_S)) < STOPPED_SPEED_M_S:
+        if (
+            abs(self.foot_speed(STOP_WINDOW_S)) < STOPPED_SPEED_M_S
+            and self.feet_still()
+            and self.braking(frame)
+        ):
             prev = self.history[-2]
             self.ground_m = 0.5 * (prev.foot_m + frame.foot_m)
             self.contact_s = self.refine_touchdown()
             self.enter("ground_contact", self.contact_s, out)
+
+    def feet_still(self) -> bool:
+        """The feet seen in the last ``STOP_WINDOW_S`` (at least two frames) span no more
+        than they move at ``STOPPED_SPEED_M_S`` in that time plus twice the fit threshold
+        (two readings' noise). A slope alone is not enough: a foot landmark that strays up
+        by centimetres for a frame or two in the fall flattens it, and the ground would be
+        measured mid-drop."""
+        last = self.history[-1].time_s
+        window = [f for f in self.history if last - f.time_s <= STOP_WINDOW_S + 1e-9]
+        if len(window) < 2:
+            window = list(self.history)[-2:]
+        feet = [f.foot_m for f in window if f.foot_m == f.foot_m]  # not NaN
+        if len(feet) < 2:
+            return False
+        span_s = last - window[0].time_s
+        return max(feet) - min(feet) <= STOPPED_SPEED_M_S * span_s + 2.0 * self.fit_threshold_m
+
+    def braking(self, frame: Frame) -> bool:
+        """The CoM falls slower now than it did at its fastest since the drop began (by
+        more than the onset speed, the CoM velocity's noise): the ground has begun to brake
+        it. In the air it falls faster every frame (by g times the frame period), so feet
+        that seem to stop while it does are a landmark pausing mid-fall."""
+        assert self.drop_s is not None
+        drop_s = self.drop_s
+        fastest = min(f.velocity_m_s for f in self.history if f.time_s >= drop_s)
+        return frame.velocity_m_s - fastest > self.onset_velocity_m_s
 
     def _contact(self, frame: Frame, out: list[Output]) -> None:
         assert self.contact_s is not None
