@@ -65,11 +65,12 @@ TAKEOFF_SPEED_M_S: Final = GRAVITY_M_S2 * MIN_FLIGHT_S / 2.0
 (0.39 m/s); feet that drift above it slower are a floor moving in the image (a camera
 tilting) or a sliding landmark."""
 FEET_COM_LEVEL_M: Final = 0.08
-"""Between a takeoff and a landing on the same surface the CoM is on one parabola, and
-at both instants the legs are extended: the CoM at the feet's touchdown lies within about
-the rise of standing on the toes (8 cm for a 1.80 m athlete) of where it was at their
-takeoff. Farther, the feet's instants and the CoM's flight disagree: a foot landmark read
-high or late at one end, or the athlete landed in a crouch; the data cannot tell which."""
+"""Between a takeoff and a landing the CoM is on one parabola, and at both instants the
+legs are extended: the CoM at the feet's touchdown lies within about the rise of standing
+on the toes (8 cm for a 1.80 m athlete) of where it was at their takeoff, plus the height
+the surface rose by between them. Farther, the feet's instants and the CoM's flight
+disagree: a foot landmark read high or late at one end, or the athlete landed in a
+crouch; the data cannot tell which."""
 _LEVEL: Final = operator.itemgetter(1)
 
 
@@ -610,12 +611,14 @@ class JumpMachine(ABC):
         gravity_ratio = -fit.acceleration_m_s2 / GRAVITY_M_S2
         if not 0.5 <= gravity_ratio <= 1.7:
             return None
-        if abs(gravity_ratio - 1.0) <= 0.25 and abs(landing_ground - flight.ground_m) < (
-            self.air_threshold_m
+        ballistic = abs(gravity_ratio - 1.0) <= 0.25
+        climbed = landing_ground - flight.ground_m
+        if ballistic and abs(fit.value(landing) - fit.value(flight.takeoff_s) - climbed) > (
+            FEET_COM_LEVEL_M
         ):
-            if abs(fit.value(landing) - fit.value(flight.takeoff_s)) > FEET_COM_LEVEL_M:
-                warnings.append("feet_and_com_disagree")
-                confidence *= 0.7
+            warnings.append("feet_and_com_disagree")
+            confidence *= 0.7
+        if ballistic and abs(climbed) < self.air_threshold_m:
             flight.takeoff_s = self.mirrored_takeoff(flight.takeoff_s, landing, fit)
             flight_time = landing - flight.takeoff_s
         height = flight_height_m(flight_time)
