@@ -69,6 +69,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from kinestream.slots import field_setters
+
 EVENT_SCHEMA_VERSION: Final = 1
 
 EventType = Literal[
@@ -223,14 +225,16 @@ class AnalysisEvent:
         return cls.from_dict(json.loads(raw))
 
 
-_set_event_type: Final = AnalysisEvent.__dict__["event_type"].__set__
-_set_stream_id: Final = AnalysisEvent.__dict__["stream_id"].__set__
-_set_seq: Final = AnalysisEvent.__dict__["seq"].__set__
-_set_capture_time_s: Final = AnalysisEvent.__dict__["capture_time_s"].__set__
-_set_payload: Final = AnalysisEvent.__dict__["payload"].__set__
-_set_index: Final = AnalysisEvent.__dict__["index"].__set__
-_set_position: Final = AnalysisEvent.__dict__["position"].__set__
-_set_schema_version: Final = AnalysisEvent.__dict__["schema_version"].__set__
+(
+    _set_event_type,
+    _set_stream_id,
+    _set_seq,
+    _set_capture_time_s,
+    _set_payload,
+    _set_index,
+    _set_position,
+    _set_schema_version,
+) = field_setters(AnalysisEvent)
 
 
 def metric_updates(frames: Sequence[AnalysisEvent]) -> AnalysisEvent:

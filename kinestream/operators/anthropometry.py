@@ -23,6 +23,7 @@ from kinestream.operators.pose import (
     checked_sample,
 )
 from kinestream.operators.view import width_ratios
+from kinestream.slots import field_setters
 
 MIN_VISIBILITY: Final = 0.5
 EYE_HEIGHT_RATIO: Final = 0.936
@@ -86,13 +87,9 @@ class BodyMeasurement:
     for the floor that takeoff and touchdown are timed against. NaN when unseen."""
 
 
-_set_com_x: Final = BodyMeasurement.__dict__["com_x_px"].__set__
-_set_com_y: Final = BodyMeasurement.__dict__["com_y_px"].__set__
-_set_foot: Final = BodyMeasurement.__dict__["foot_y_px"].__set__
-_set_eye: Final = BodyMeasurement.__dict__["eye_y_px"].__set__
-_set_leg: Final = BodyMeasurement.__dict__["leg_length_px"].__set__
-_set_visibility: Final = BodyMeasurement.__dict__["visibility"].__set__
-_set_contact: Final = BodyMeasurement.__dict__["contact_y_px"].__set__
+(_set_com_x, _set_com_y, _set_foot, _set_eye, _set_leg, _set_visibility, _set_contact) = (
+    field_setters(BodyMeasurement)
+)
 
 
 def _body(
@@ -153,8 +150,7 @@ def measure_samples(
     return [_measured(*row) for row in zip(samples, bodies, ratios, strict=True)]
 
 
-_set_body: Final = MeasuredSample.__dict__["body"].__set__
-_set_ratio: Final = MeasuredSample.__dict__["width_ratio"].__set__
+*_, _set_body, _set_ratio = field_setters(MeasuredSample)
 
 
 def _measured(sample: PoseSample, body: BodyMeasurement | None, ratio: float | None) -> Any:

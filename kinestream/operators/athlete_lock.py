@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from kinestream.operators.anthropometry import BodyMeasurement
+from kinestream.slots import field_setters
 
 MAX_SPEED_LEGS_PER_S: Final = 12.0
 REACH_MARGIN_LEGS: Final = 1.0
@@ -72,11 +73,7 @@ class _Track:
         return _Track(time_s, body.com_x_px, body.com_y_px, leg, self.since_s)
 
 
-_set_time: Final = _Track.__dict__["time_s"].__set__
-_set_x: Final = _Track.__dict__["x_px"].__set__
-_set_y: Final = _Track.__dict__["y_px"].__set__
-_set_leg: Final = _Track.__dict__["leg_px"].__set__
-_set_since: Final = _Track.__dict__["since_s"].__set__
+_set_time, _set_x, _set_y, _set_leg, _set_since = field_setters(_Track)
 
 
 def _new_track(time_s: float, body: BodyMeasurement) -> _Track:

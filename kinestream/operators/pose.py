@@ -13,6 +13,8 @@ from typing import Any, Final, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from kinestream.slots import field_setters
+
 NUM_LANDMARKS = 33
 
 FloatArray = npt.NDArray[np.float64]
@@ -79,12 +81,9 @@ class PoseSample:
 
 
 _new: Final = object.__new__
-_set_seq: Final = PoseSample.__dict__["seq"].__set__
-_set_timestamp: Final = PoseSample.__dict__["timestamp_s"].__set__
-_set_width: Final = PoseSample.__dict__["image_width"].__set__
-_set_height: Final = PoseSample.__dict__["image_height"].__set__
-_set_landmarks: Final = PoseSample.__dict__["landmarks"].__set__
-_set_world: Final = PoseSample.__dict__["world"].__set__
+_set_seq, _set_timestamp, _set_width, _set_height, _set_landmarks, _set_world = field_setters(
+    PoseSample
+)
 
 
 def checked_sample(
