@@ -45,13 +45,15 @@ broker's, while capture times come from device clocks that may be off, relative 
 2001) or ahead of the wall clock (``publish --fast`` stamps a file's frames at their pace
 in the file).
 
-The snapshot is a :class:`StageState`: the batcher (tracks, waiting JPEGs) and the streams'
-last frame times; the models are rebuilt, not snapshotted.
+The snapshot is a :class:`StageState`, pickled into bytes at once
+(:mod:`kinestream.flows.snapshots`): the batcher (tracks, waiting JPEGs) and the streams'
+last frame times; the models are rebuilt, not snapshotted. A snapshot that cannot be read
+back (written by a version whose classes have changed since, or damaged) starts its bucket
+afresh: its streams find their athletes again, and the few frames it held are not posed.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 import time
@@ -68,6 +70,7 @@ from bytewax.dataflow import Stream
 from bytewax.operators import StatefulLogic
 
 from kinestream.connectors.jpeg import decode_jpeg
+from kinestream.flows import snapshots
 from kinestream.flows.budget import ONNX_MAX_FRAME_STREAMS, FrameStreamBudget
 from kinestream.flows.inflight import KIND_FRAME, InflightLog
 from kinestream.flows.stream_logic import FrameIssue, JpegDecoder, KeyedInput, StreamSettings
@@ -123,12 +126,17 @@ class StageState:
     """Ends waiting for their stream's waiting frames."""
 
 
+StoredStage = bytes | StageState
+"""What a bucket resumes from: its snapshot's bytes, or (recovery data written before the
+snapshots became bytes) the :class:`StageState` itself."""
+
+
 def _utc_datetime(unix_s: float) -> datetime:
     return datetime.fromtimestamp(unix_s, UTC)
 
 
 @dataclass
-class PoseStage(StatefulLogic[StageInput, KeyedInput, StageState]):
+class PoseStage(StatefulLogic[StageInput, KeyedInput, StoredStage]):
     """Bytewax stateful logic of one bucket of streams; see the module docstring."""
 
     state: StageState
@@ -185,9 +193,9 @@ class PoseStage(StatefulLogic[StageInput, KeyedInput, StageState]):
         times = [t for t in (self.state.batcher.due_at(), self._sweep_at) if t is not None]
         return _utc_datetime(min(times)) if times else None
 
-    def snapshot(self) -> StageState:
-        """A copy of the picklable state (JPEG bytes are shared, not copied)."""
-        return copy.deepcopy(self.state)
+    def snapshot(self) -> bytes:
+        """The state pickled (it changes in place as frames come, the bytes do not)."""
+        return snapshots.dumps(self.state)
 
     # -- frames in ----------------------------------------------------------------------
 
@@ -308,19 +316,37 @@ def pose_stage_builder(
     idle_timeout_s: float,
     max_frame_streams: int,
     inflight: InflightLog | None = None,
-) -> Callable[[StageState | None], PoseStage]:
+) -> Callable[[StoredStage | None], PoseStage]:
     """Return the builder Bytewax's ``stateful`` operator calls for each bucket; the frame
     streams' budget is shared by the buckets of each worker."""
     budget = FrameStreamBudget(max_frame_streams)
 
-    def build(resume: StageState | None) -> PoseStage:
-        state = resume if resume is not None else StageState(PoseBatcher(settings.policy))
+    def build(resume: StoredStage | None) -> PoseStage:
+        state = _restored(resume, settings.policy)
         state.batcher.policy = settings.policy  # a restart may change it (--max-frame-lag-s)
         for _ in state.seen:  # a resumed bucket's streams hold their places again
             budget.acquire()
         return PoseStage(state, blazepose, jpeg_decoder, idle_timeout_s, budget, inflight)
 
     return build
+
+
+def _restored(resume: StoredStage | None, policy: BatchPolicy) -> StageState:
+    """A bucket's state from its snapshot; a fresh one where there is none or it cannot be
+    read (written by a version whose classes have changed since, or damaged): its streams
+    then find their athletes again, and the few frames it held are not posed."""
+    if isinstance(resume, StageState):
+        return resume
+    if resume is not None:
+        try:
+            state = snapshots.loads(resume)
+        except Exception as exc:
+            _log.warning("a pose bucket's snapshot could not be read (%s); it starts afresh", exc)
+        else:
+            if isinstance(state, StageState):
+                return state
+            _log.warning("a pose bucket's snapshot holds a %s; it starts afresh", type(state))
+    return StageState(PoseBatcher(policy))
 
 
 def batched_poses(

@@ -30,6 +30,7 @@ from kinestream.commands.flow import frame_lag_bound
 from kinestream.connectors.jpeg import decode_jpeg, encode_jpeg
 from kinestream.connectors.video import read_frames
 from kinestream.events import AnalysisEvent
+from kinestream.flows import snapshots
 from kinestream.flows.analysis import (
     FlowIO,
     FlowSettings,
@@ -355,19 +356,36 @@ def test_the_snapshot_holds_jpeg_bytes_and_a_resumed_bucket_goes_on_tracking(
     notify_after_deadline(logic, clock)
     feed(logic, [("k", frame("k", 1))])
     snapshot = logic.snapshot()
-    [waiting] = snapshot.batcher.waiting["k"]
+    [waiting] = snapshots.loads(snapshot).batcher.waiting["k"]
     assert isinstance(waiting.pixels, bytes)
     assert len(pickle.dumps(snapshot)) < 2 * len(waiting.pixels) + 10_000
     restarted = PoseStageSettings(policy=BatchPolicy(max_frame_lag_s=0.0))
     build = pose_stage_builder(restarted, lambda: models, decode_jpeg, 30.0, 4)
-    resumed = build(pickle.loads(pickle.dumps(snapshot)))
+    # From the bytes, and from recovery data that stored the state object itself.
+    for stored in (snapshot, snapshots.loads(snapshot)):
+        resumed = build(pickle.loads(pickle.dumps(stored)))
+        resumed.clock = clock
+        assert resumed.state.batcher.policy == restarted.policy  # the restart's settings apply
+        assert resumed.state.batcher.tracks["k"] == logic.state.batcher.tracks["k"]
+        [(_, sample)] = notify_after_deadline(resumed, clock)
+        assert isinstance(sample, PoseSample)
+        assert sample.seq == 1
+        assert sample.landmarks is not None
+
+
+def test_a_bucket_whose_snapshot_cannot_be_read_starts_afresh_and_poses_new_frames(
+    models: CountingBlazePose,
+) -> None:
+    clock = Clock()
+    build = pose_stage_builder(PoseStageSettings(), lambda: models, decode_jpeg, 30.0, 4)
+    resumed = build(b"not a pickle")
     resumed.clock = clock
-    assert resumed.state.batcher.policy == restarted.policy  # the restart's settings apply
-    assert resumed.state.batcher.tracks["k"] == logic.state.batcher.tracks["k"]
-    [(_, sample)] = notify_after_deadline(resumed, clock)
+    assert not resumed.state.batcher.waiting
+    feed(resumed, [("k", frame("k", 7))])
+    [(stream_id, sample)] = notify_after_deadline(resumed, clock)
+    assert stream_id == "k"
     assert isinstance(sample, PoseSample)
-    assert sample.seq == 1
-    assert sample.landmarks is not None
+    assert sample.seq == 7
 
 
 def test_buckets_are_stable_and_spread_streams() -> None:
