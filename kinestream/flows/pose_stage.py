@@ -339,13 +339,9 @@ def _restored(resume: StoredStage | None, policy: BatchPolicy) -> StageState:
         return resume
     if resume is not None:
         try:
-            state = snapshots.loads(resume)
-        except Exception as exc:
+            return snapshots.load_state(resume, StageState)
+        except snapshots.UnreadableSnapshotError as exc:
             _log.warning("a pose bucket's snapshot could not be read (%s); it starts afresh", exc)
-        else:
-            if isinstance(state, StageState):
-                return state
-            _log.warning("a pose bucket's snapshot holds a %s; it starts afresh", type(state))
     return StageState(PoseBatcher(policy))
 
 

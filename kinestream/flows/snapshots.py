@@ -19,7 +19,9 @@ import io
 import operator
 import pickle
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _Reduced = tuple[Callable[[type[Any], tuple[Any, ...]], Any], tuple[type[Any], tuple[Any, ...]]]
 
@@ -76,3 +78,20 @@ def dumps(state: object) -> bytes:
 def loads(data: bytes) -> Any:
     """The state :func:`dumps` pickled."""
     return pickle.loads(data)
+
+
+class UnreadableSnapshotError(Exception):
+    """A snapshot that cannot be read back as the state it should hold: written by a version
+    whose classes have changed since, or damaged. Its message says why."""
+
+
+def load_state(data: bytes, cls: type[T]) -> T:
+    """The ``cls`` that :func:`dumps` pickled into ``data``; :class:`UnreadableSnapshotError`
+    where unpickling fails or gives something else."""
+    try:
+        state = loads(data)
+    except Exception as exc:
+        raise UnreadableSnapshotError(f"{type(exc).__name__}: {exc}"[:500]) from exc
+    if not isinstance(state, cls):
+        raise UnreadableSnapshotError(f"not a {cls.__name__}: a {type(state).__name__}")
+    return state

@@ -635,10 +635,7 @@ def _restored(resume: StoredState | None) -> StreamSnapshot:
     if not isinstance(resume, bytes):
         return resume
     try:
-        state = snapshots.loads(resume)
-    except Exception as exc:
-        _log.warning("a stream's snapshot could not be read (%s); it ends", _describe(exc))
-        return StreamSnapshot(unreadable=_describe(exc))
-    if not isinstance(state, StreamSnapshot):
-        return StreamSnapshot(unreadable=f"not a stream's state: {type(state).__name__}")
-    return state
+        return snapshots.load_state(resume, StreamSnapshot)
+    except snapshots.UnreadableSnapshotError as exc:
+        _log.warning("a stream's snapshot could not be read (%s); it ends", exc)
+        return StreamSnapshot(unreadable=str(exc))
