@@ -5,8 +5,11 @@ capture order. ``seq`` counts frames from 0. For a file, ``timestamp_s`` is the 
 presentation time from the container (``CAP_PROP_POS_MSEC``), falling back to the previous
 timestamp plus one frame period (from the container's fps) where the container gives none or
 one that does not increase; for a camera it is the time since the camera was opened, on the
-monotonic clock. Frames are downscaled so that their long side is at most ``max_dimension``
-pixels (aspect kept, never upscaled). :func:`estimate_poses` pairs each frame with its pose
+monotonic clock. A file's frames come upright as players show them: a phone held upright
+stores landscape frames and a display rotation in the container, which is applied here
+(OpenCV 4.11 no longer does by default, and a sideways athlete has no vertical to jump
+along). Frames are downscaled so that their long side is at most ``max_dimension`` pixels
+(aspect kept, never upscaled). :func:`estimate_poses` pairs each frame with its pose
 (:class:`PosedFrame`, for drawing on it); :func:`poses_from_video` yields the poses alone.
 """
 
@@ -27,6 +30,13 @@ from kinestream.operators.pose import PoseEstimator, PoseSample
 
 DEFAULT_MAX_DIMENSION: Final = 1280
 FALLBACK_FPS: Final = 30.0
+_UPRIGHT: Final = {
+    90: cv2.ROTATE_90_CLOCKWISE,
+    180: cv2.ROTATE_180,
+    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+}
+"""How a stored frame is turned for each display rotation (clockwise degrees, as OpenCV's
+``CAP_PROP_ORIENTATION_META`` gives the container's display matrix)."""
 
 RgbFrame = npt.NDArray[np.uint8]
 
@@ -55,8 +65,9 @@ class VideoReader:
     """Frames of one video file (path) or camera (integer index), as :class:`VideoFrame`.
 
     Iterate it once; it is also a context manager that releases the capture. ``fps``,
-    ``frame_count`` (``None`` for a camera or when the container does not say), the source
-    size and the output size are known once it is open, for progress reports.
+    ``frame_count`` (``None`` for a camera or when the container does not say), the display
+    rotation applied (``rotation_deg``), the source size (upright) and the output size are
+    known once it is open, for progress reports.
     """
 
     def __init__(
@@ -78,8 +89,19 @@ class VideoReader:
             what = f"camera {source}" if self.is_camera else f"video file {source}"
             raise VideoError(f"cannot open {what}: OpenCV found no decodable video stream in it")
         self._capture: Any = capture
+        self.rotation_deg = 0
+        if not self.is_camera:
+            # Turned here, not by OpenCV: its default changed between releases (on up to
+            # 4.10, off in 4.11) and 4.6 turned the wrong way.
+            capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+            meta = float(capture.get(cv2.CAP_PROP_ORIENTATION_META))
+            self.rotation_deg = round(meta) % 360 if math.isfinite(meta) else 0
+            if self.rotation_deg not in _UPRIGHT:
+                self.rotation_deg = 0
         self.source_width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.source_height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if self.rotation_deg in (90, 270):
+            self.source_width, self.source_height = self.source_height, self.source_width
         fps = float(capture.get(cv2.CAP_PROP_FPS))
         self.fps_known = math.isfinite(fps) and 0.0 < fps < 10_000.0
         self.fps = fps if self.fps_known else FALLBACK_FPS
@@ -124,6 +146,8 @@ class VideoReader:
         target = scaled_size(width, height, self.max_dimension)
         if target != (width, height):
             bgr = np.asarray(cv2.resize(bgr, target, interpolation=cv2.INTER_AREA), np.uint8)
+        if self.rotation_deg:
+            bgr = np.asarray(cv2.rotate(bgr, _UPRIGHT[self.rotation_deg]), np.uint8)
         return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8)
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ from kinestream.connectors.video import (
     scaled_size,
 )
 from kinestream.operators.pose import PoseSample
+from tests.phone_video import write_phone_clip
 
 FPS = 25.0
 WIDTH, HEIGHT = 320, 240
@@ -123,3 +124,55 @@ def test_poses_from_video_feeds_every_frame_to_the_estimator(clip: Path) -> None
     assert [s.timestamp_s for s in samples] == sorted(s.timestamp_s for s in samples)
     assert {(s.image_width, s.image_height) for s in samples} == {(160, 120)}
     assert stub.shapes == [(120, 160, 3)] * FRAMES
+
+
+def _marked_frame(index: int) -> npt.NDArray[np.uint8]:
+    """A portrait frame as shown upright: a white block in its top-left corner, a red one
+    at its bottom, and a green bar whose length counts the frame."""
+    bgr = np.full((PORTRAIT_HEIGHT, PORTRAIT_WIDTH, 3), 30, dtype=np.uint8)
+    bgr[:40, :40] = 255
+    bgr[-40:, 40:-40] = (0, 0, 255)
+    bgr[100:120, 20 : 20 + 10 * (index + 1)] = (0, 255, 0)
+    return bgr
+
+
+PORTRAIT_WIDTH, PORTRAIT_HEIGHT = 144, 256
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_a_phones_display_rotation_gives_upright_frames(tmp_path: Path, rotation: int) -> None:
+    """A phone held upright stores sideways frames and a display rotation: they are read
+    upright, with the upright size (OpenCV 4.11 alone gives them sideways)."""
+    shown = [_marked_frame(i) for i in range(8)]
+    path = write_phone_clip(tmp_path / "phone.mp4", shown, [i / 30 for i in range(8)], rotation)
+    with VideoReader(path, max_dimension=None) as reader:
+        assert reader.rotation_deg == rotation
+        assert (reader.source_width, reader.source_height) == (PORTRAIT_WIDTH, PORTRAIT_HEIGHT)
+        assert (reader.width, reader.height) == (PORTRAIT_WIDTH, PORTRAIT_HEIGHT)
+        frames = list(reader)
+    assert len(frames) == len(shown)
+    for frame, truth in zip(frames, shown, strict=True):
+        assert frame.rgb.shape == (PORTRAIT_HEIGHT, PORTRAIT_WIDTH, 3)
+        upright = cv2.cvtColor(truth, cv2.COLOR_BGR2RGB).astype(np.float64)
+        # mp4v's compression moves pixels by a few levels; a turned frame differs by ~100
+        assert float(np.mean(np.abs(frame.rgb - upright))) < 8.0
+
+
+def test_a_rotated_clip_is_downscaled_upright(tmp_path: Path) -> None:
+    shown = [_marked_frame(i) for i in range(4)]
+    path = write_phone_clip(tmp_path / "phone.mp4", shown, [i / 30 for i in range(4)], 90)
+    frames = list(read_frames(path, max_dimension=128))
+    assert frames[0].rgb.shape == (128, 72, 3)
+
+
+def test_variable_frame_timing_is_read_from_the_container(tmp_path: Path) -> None:
+    """Phones film at a variable rate: each frame's own capture time comes through, not
+    its index over the nominal fps (30 here)."""
+    rng = np.random.default_rng(7)
+    gaps = (1 / 30) * (1 + 0.3 * rng.uniform(-1, 1, 29))
+    gaps[[5, 17]] *= 2.0  # two skipped frames
+    times = np.concatenate([[0.0], np.cumsum(gaps)])
+    shown = [_marked_frame(i % 10) for i in range(30)]
+    path = write_phone_clip(tmp_path / "vfr.mp4", shown, times.tolist(), 90)
+    read = np.array([f.timestamp_s for f in read_frames(path, max_dimension=None)])
+    np.testing.assert_allclose(read, times, atol=1e-4)  # the track's tick is 1/15360 s
