@@ -23,7 +23,9 @@ TOLERANCE_FRAMES = 2.5
 ARGS = ["--sport", "cmj", "--athlete-height", "1.75", "--quiet"]
 
 
-def _demo_frames() -> list[npt.NDArray[np.uint8]]:
+@pytest.fixture(scope="module")
+def demo_frames() -> list[npt.NDArray[np.uint8]]:
+    """The demo clip's frames, BGR, as decoded from the committed file."""
     capture = cv2.VideoCapture(str(footage(DEMO_CLIP)), cv2.CAP_FFMPEG)
     frames = []
     while True:
@@ -35,6 +37,14 @@ def _demo_frames() -> list[npt.NDArray[np.uint8]]:
     return frames
 
 
+@pytest.fixture(scope="module")
+def original_hops(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[float, float]]:
+    """(takeoff, landing) of each rep of the committed clip: its five hops on the box."""
+    hops = _hops(footage(DEMO_CLIP), tmp_path_factory.mktemp("original"))
+    assert len(hops) == 5
+    return hops
+
+
 def _hops(path: Path, tmp_path: Path) -> list[tuple[float, float]]:
     out = tmp_path / f"{path.stem}.jsonl"
     assert main(["analyze", str(path), *ARGS, "--json", str(out)]) == 0
@@ -43,18 +53,41 @@ def _hops(path: Path, tmp_path: Path) -> list[tuple[float, float]]:
     return [(m["takeoff_time_s"], m["landing_time_s"]) for m in reps]
 
 
-def test_a_clip_stored_rotated_gives_the_hops_of_the_original(tmp_path: Path) -> None:
+def _close(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    limit = TOLERANCE_FRAMES * FRAME_S
+    return abs(a[0] - b[0]) <= limit and abs(a[1] - b[1]) <= limit
+
+
+def test_a_clip_stored_rotated_gives_the_hops_of_the_original(
+    tmp_path: Path,
+    demo_frames: list[npt.NDArray[np.uint8]],
+    original_hops: list[tuple[float, float]],
+) -> None:
     """The demo clip stored sideways with a 90-degree display rotation (how phones store
     portrait video) gives the five hops of the original, each takeoff and landing within
-    ``TOLERANCE_FRAMES`` (the new file's compression moves the landmarks: stored upright in
-    the same codec, the first hop reads 3 frames early and the turning hop is lost). Read
-    sideways, as OpenCV 4.11 does by default, it gives none."""
-    frames = _demo_frames()
-    times = [i * FRAME_S for i in range(len(frames))]
-    turned = write_phone_clip(tmp_path / "turned.mp4", frames, times, 90)
-    expected, found = _hops(footage(DEMO_CLIP), tmp_path), _hops(turned, tmp_path)
-    assert len(expected) == 5
-    assert len(found) == len(expected)
-    for (t0, l0), (t1, l1) in zip(expected, found, strict=True):
-        assert t1 == pytest.approx(t0, abs=TOLERANCE_FRAMES * FRAME_S)
-        assert l1 == pytest.approx(l0, abs=TOLERANCE_FRAMES * FRAME_S)
+    ``TOLERANCE_FRAMES`` (the new file's compression moves the landmarks). Read sideways,
+    as OpenCV 4.11 does by default, it gives none."""
+    times = [i * FRAME_S for i in range(len(demo_frames))]
+    turned = write_phone_clip(tmp_path / "turned.mp4", demo_frames, times, 90)
+    found = _hops(turned, tmp_path)
+    assert len(found) == len(original_hops)
+    for hop, original in zip(found, original_hops, strict=True):
+        assert _close(hop, original), (hop, original)
+
+
+def test_a_recompressed_clip_invents_no_hop(
+    tmp_path: Path,
+    demo_frames: list[npt.NDArray[np.uint8]],
+    original_hops: list[tuple[float, float]],
+) -> None:
+    """Stored upright in mp4v (37 dB PSNR against the original), MediaPipe's first frames
+    of the athlete are further from settled: his feet read 6 to 60 cm above the box while
+    his CoM rises through his push-off, and once read as a 105 ms flight landing with the
+    CoM rising at 0.9 m/s. A body lands falling: every rep found is one of the original's
+    hops (within ``TOLERANCE_FRAMES``); some may be lost."""
+    times = [i * FRAME_S for i in range(len(demo_frames))]
+    upright = write_phone_clip(tmp_path / "upright.mp4", demo_frames, times, 0)
+    found = _hops(upright, tmp_path)
+    assert len(found) >= 3
+    for hop in found:
+        assert any(_close(hop, original) for original in original_hops), hop

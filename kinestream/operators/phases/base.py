@@ -589,7 +589,12 @@ class JumpMachine(ABC):
         return True
 
     def finish_flight(self) -> tuple[dict[str, float | bool | None], list[str], float] | None:
-        """Touchdown: flight metrics, warnings and confidence; ``None`` if not a real flight."""
+        """Touchdown: flight metrics, warnings and confidence; ``None`` if not a real flight.
+
+        Not one where the CoM was rising at the touchdown found: a body lands falling (at g
+        times half the flight time), so feet seen coming down onto the surface then were a
+        pose model's landmarks settling (the first frames of a track), not a landing.
+        """
         assert self.flight is not None
         flight = self.flight
         self.flight = None
@@ -604,6 +609,8 @@ class JumpMachine(ABC):
         warnings: list[str] = []
         confidence = 1.0
         if not MIN_FLIGHT_S <= flight_time <= MAX_FLIGHT_S:
+            return None
+        if min(self.history, key=lambda f: abs(f.time_s - landing)).velocity_m_s > 0.0:
             return None
         fit = fit_parabola(flight.times, flight.com)
         if fit is None or fit.c2 >= 0:
