@@ -91,6 +91,38 @@ def test_a_handheld_camera_tilting_with_the_jump_is_followed_or_warned(
             assert "camera_moved" in warnings(events)
 
 
+HELD_OUT_SEEDS = range(7000, 7010)
+
+
+@pytest.mark.parametrize("sport", [Sport.CMJ, Sport.SQUAT_JUMP])
+def test_noisy_feet_land_where_they_stop_under_a_tilting_camera(sport: Sport) -> None:
+    """Everyday phone footage at 60 fps: filmed from the front, handheld (tilting up with
+    30 % of the jump), phone frame timing, no standing before the jump, MediaPipe-like
+    noise. That noise sets the air threshold near 7 cm, so falling feet count as down that
+    far above the surface, which the tilted camera shows up to 10 cm lower by then: a
+    touchdown timed there came 2.5-2.8 frame periods early on 3 of these 10 CMJs (up to 4
+    on other seeds). The feet meet the surface where they stop falling: at most two landings
+    in ten more than a frame period off (a foot landmark's stray at the contact frame),
+    none by more than 3 (2.5 and 1.5 measured). One squat jump in ten is lost to a false
+    takeoff in its push-off (``rejected_flight``).
+    """
+    fps = 60
+    off = []
+    for seed in HELD_OUT_SEEDS:
+        with phone_timing():
+            trial = session(sport, fps, seed, realistic=True, view="frontal", tilt_follow=0.3)
+        trial = with_lead_in(trial, seed, 0.0)
+        truth = trial.reps[0]
+        off += [
+            abs(r["metrics"]["landing_time_s"] - truth.landing_s) * fps
+            for r in reps(analyse(trial))
+            if abs(r["metrics"]["takeoff_time_s"] - truth.takeoff_s) < 0.15
+        ]
+    assert len(off) >= len(HELD_OUT_SEEDS) - 1
+    assert sum(error > 1.0 for error in off) <= 2, off
+    assert max(off) <= 3.0, off
+
+
 TOE_LANDMARK_FROM_TIP = 0.6
 """Where the toe landmark sits on a rolling foot, as a share of the way from toe tip to heel."""
 

@@ -704,11 +704,12 @@ class JumpMachine(ABC):
                     return None
                 self.ground_m = 0.5 * (prev.foot_m + last.foot_m)
         else:
-            # Past the surface they left and still falling: a camera that tilted up with the
-            # jump shows the floor lower now. The feet meet it where they stop falling.
+            # Still falling: the feet have not met a surface yet, whatever its level reads (a
+            # camera that tilted up with the jump shows the floor lower now, and noisy feet
+            # count as down some centimetres above it). They meet it where they stop falling.
             if self.flight.down_s is None:
                 self.flight.down_s = prev.time_s
-            if self.clearance(last) < 0.0 and self.foot_speed() < -FELL_SPEED_M_S:
+            if self.foot_speed() < -FELL_SPEED_M_S:
                 return None
             stopped = 0.5 * (prev.foot_m + last.foot_m)
             if stopped < self.ground_m - self.air_threshold_m:
