@@ -351,16 +351,22 @@ class JumpMachine(ABC):
         """Sub-frame takeoff instant from the frames around the last ground contact.
 
         At detection only a few airborne frames exist; at touchdown the estimate is redone
-        around ``provisional_s`` with the full fit window.
+        around ``provisional_s`` with the full fit window. The feet are on the surface up
+        to the last frame within the fit threshold of it, or hovering there (:meth:`hovering`).
         """
         frames = list(self.history)
         if provisional_s is None:
             i = len(frames) - 1
-            while i > 0 and not self.clearance(frames[i - 1]) <= self.fit_threshold_m:
+            while i > 0 and not (
+                self.clearance(frames[i - 1]) <= self.fit_threshold_m
+                or self.hovering(frames, i - 1)
+            ):
                 i -= 1
         else:
             i = next((k for k, f in enumerate(frames) if f.time_s > provisional_s), 0)
-            while i + 1 < len(frames) and not self.clearance(frames[i]) > self.fit_threshold_m:
+            while i + 1 < len(frames) and (
+                not self.clearance(frames[i]) > self.fit_threshold_m or self.hovering(frames, i)
+            ):
                 i += 1
         ground = frames[i - 1] if i > 0 else frames[0]
         air = [f for f in frames[i:] if f.time_s - frames[i].time_s <= FIT_WINDOW_S]
@@ -376,6 +382,19 @@ class JumpMachine(ABC):
             return crossing
         start = max(i - 1, 0)
         return self.roll_checked(frames, start, start + self.contact_steps(), crossing, True)
+
+    def hovering(self, frames: list[Frame], k: int) -> bool:
+        """``frames[k]`` shows the feet within the air threshold of the surface and rising
+        slower than ``TAKEOFF_SPEED_M_S`` over the next ``CONTACT_STEP_S``: a planted foot's
+        landmark sliding or jittering above the surface (MediaPipe's do, by a centimetre or
+        two for frames on end), not a foot leaving it, which rises at least that fast."""
+        here = frames[k]
+        if not self.clearance(here) < self.air_threshold_m:
+            return False
+        later = next((f for f in frames[k + 1 :] if f.time_s - here.time_s >= CONTACT_STEP_S), None)
+        if later is None:
+            return False
+        return later.foot_m - here.foot_m < TAKEOFF_SPEED_M_S * (later.time_s - here.time_s)
 
     def crossing_slack(self, ground: Frame) -> float:
         """How far beyond the frame taken for the ground, ``ground``, a takeoff or touchdown
