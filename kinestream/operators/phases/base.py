@@ -578,15 +578,18 @@ class JumpMachine(ABC):
 
         Not if that instant lies before the current phase began: the feet have not been
         down since (a landing on a surface that reads higher, not yet followed), and the
-        flight found would be the last one again. Nor if the CoM was going down at that
-        instant: a body leaves the ground rising (at g times half the flight time), so feet
-        seen above the surface then are landmark noise.
+        flight found would be the last one again. Nor if the CoM rose slower than
+        ``TAKEOFF_SPEED_M_S`` at that instant: a body leaves the ground rising at g times
+        half the flight time, at least that fast for the shortest flight counted, so feet
+        seen above the surface then are landmark noise or a floor level gone stale (feet
+        drifting up through a squat jump's push-off, a flight rejected once the CoM left no
+        parabola, would have cost the jump that followed it).
         """
         takeoff = self.refine_takeoff()
         if takeoff < self.phase_since_s:
             return
         at = min(self.history, key=lambda f: abs(f.time_s - takeoff))
-        if at.velocity_m_s < 0.0:
+        if at.velocity_m_s < TAKEOFF_SPEED_M_S:
             return
         self.flight = FlightRecord(takeoff, ground_m=self.ground_m)
         for f in self.history:
