@@ -1,6 +1,6 @@
 """Real footage against frame-by-frame labels: detected vs labelled takeoff and landing.
 
-    .venv/bin/python -m bench footage [DIR [LABELS.csv]] [--athlete-height M]
+    .venv/bin/python -m bench footage [DIR [LABELS.csv]] [--max-dimension PX] [--variants]
 
 Runs the analysis of ``kinestream analyze`` on a video (MediaPipe Pose at 1280 px long
 side, one :class:`~kinestream.operators.analyzer.StreamAnalyzer`) on each clip that
@@ -9,6 +9,13 @@ prints, per labelled jump: the labelled and detected takeoff and landing frames,
 difference in frames, and the flight time's error in ms. Where no detected repetition
 matches a labelled jump, it prints the analysis's reason instead (the session summary's
 ``no_reps_reason``, else the quality warnings around the jump).
+
+``--variants`` runs the analysis again on each clip as other phones and encoders would hand
+it over (:data:`VARIANTS`: long side 1280, 960, 720, 540 and 464 px, mirrored left-right,
+a JPEG round trip of every frame at quality 90 and 70; one MediaPipe pass each, in memory)
+and prints one row per variant: each labelled jump's takeoff/landing error in frames, or
+``miss`` and the reason's code, and the repetitions that match no label; then the totals:
+labelled jumps found, found within one frame at both takeoff and landing, missed, extra.
 
 Labels (one row per jump; see bench/README.md for how they are made):
 ``clip,sport,fps,takeoff_frame,landing_frame,notes`` and optionally ``athlete_height_m``
@@ -27,12 +34,16 @@ import bisect
 import csv
 import math
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import cv2
+import numpy as np
+
 from kinestream.commands.analyze import stream_config
-from kinestream.connectors.video import poses_from_video
+from kinestream.connectors.video import RgbFrame, VideoFrame, estimate_poses, read_frames
 from kinestream.events import AnalysisEvent
 from kinestream.operators.analyzer import StreamAnalyzer
 from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator
@@ -143,14 +154,19 @@ def frame_at_or_after(times: list[float], instant_s: float) -> int:
     return min(bisect.bisect_left(times, instant_s - ROUNDING_S), len(times) - 1)
 
 
+def match(label: Label, detected: list[Detected], times: list[float]) -> Detected | None:
+    """The detected rep whose takeoff is nearest ``label``'s (within ``MATCH_S``), if any."""
+    labelled_takeoff = times[label.takeoff_frame]
+    near = [d for d in detected if abs(d.takeoff_s - labelled_takeoff) <= MATCH_S]
+    return min(near, key=lambda d: abs(d.takeoff_s - labelled_takeoff)) if near else None
+
+
 def compare(label: Label, detected: list[Detected], times: list[float], reason: str) -> Comparison:
     """Match ``label`` to the detected rep whose takeoff is nearest (within ``MATCH_S``)."""
     flight = labelled_flight_s(label, times)
-    labelled_takeoff = times[label.takeoff_frame]
-    near = [d for d in detected if abs(d.takeoff_s - labelled_takeoff) <= MATCH_S]
-    if not near:
+    best = match(label, detected, times)
+    if best is None:
         return Comparison(label, flight, reason=reason)
-    best = min(near, key=lambda d: abs(d.takeoff_s - labelled_takeoff))
     return Comparison(
         label,
         flight,
@@ -160,41 +176,68 @@ def compare(label: Label, detected: list[Detected], times: list[float], reason: 
     )
 
 
-def reason_for(events: list[AnalysisEvent], label: Label, times: list[float]) -> str:
-    """Why no repetition was found for ``label``: the summary's reason, else the quality
-    warnings from a second before its takeoff to a second after its landing."""
-    summary = next((e.payload for e in events if e.event_type == "session_summary"), {})
-    if summary.get("no_reps_reason"):
-        message = summary.get("no_reps_message", "")
-        return f"{summary['no_reps_reason']}: {message}".rstrip(": ")
+def _summary(events: list[AnalysisEvent]) -> dict[str, object]:
+    return next((dict(e.payload) for e in events if e.event_type == "session_summary"), {})
+
+
+def _warning_codes(events: list[AnalysisEvent], label: Label, times: list[float]) -> list[str]:
+    """The quality warnings' codes from a second before the labelled takeoff to a second
+    after the labelled landing, sorted."""
     start, end = times[label.takeoff_frame] - 1.0, times[label.landing_frame] + 1.0
-    codes = sorted(
+    return sorted(
         {
             str(e.payload.get("code"))
             for e in events
             if e.event_type == "quality_warning" and start <= e.capture_time_s <= end
         }
     )
+
+
+def reason_for(events: list[AnalysisEvent], label: Label, times: list[float]) -> str:
+    """Why no repetition was found for ``label``: the summary's reason, else the quality
+    warnings from a second before its takeoff to a second after its landing."""
+    summary = _summary(events)
+    if summary.get("no_reps_reason"):
+        message = summary.get("no_reps_message", "")
+        return f"{summary['no_reps_reason']}: {message}".rstrip(": ")
+    codes = _warning_codes(events, label, times)
     if codes:
         return "no rep here; warnings: " + ", ".join(codes)
     return "no rep here and no warning"
 
 
-def analyse_clip(
-    path: Path, label: Label, max_dimension: int = 1280
+def reason_code(events: list[AnalysisEvent], label: Label, times: list[float]) -> str:
+    """:func:`reason_for` in short: the summary's ``no_reps_reason``, else the warning codes
+    around the jump joined by ``+``, else ``no warning``."""
+    summary = _summary(events)
+    if summary.get("no_reps_reason"):
+        return str(summary["no_reps_reason"])
+    return "+".join(_warning_codes(events, label, times)) or "no warning"
+
+
+def analyse_frames(
+    frames: Iterable[VideoFrame], path: Path, label: Label
 ) -> tuple[list[AnalysisEvent], list[float]]:
-    """Every event of the analysis of the video ``path`` and each frame's timestamp."""
+    """Every event of the analysis of ``frames`` (of the video ``path``, with ``label``'s
+    sport and athlete) and each frame's timestamp."""
     height = label.athlete_height_m or DEFAULT_ATHLETE_HEIGHT_M
     config = stream_config(f"video {path}", None, label.sport, height, label.box_height_m)
     analyzer = StreamAnalyzer(config)
     events: list[AnalysisEvent] = []
     times: list[float] = []
     with MediaPipePoseEstimator() as estimator:
-        for sample in poses_from_video(path, estimator, max_dimension=max_dimension):
-            times.append(sample.timestamp_s)
-            events.extend(analyzer.process(sample))
+        for posed in estimate_poses(frames, estimator):
+            times.append(posed.sample.timestamp_s)
+            events.extend(analyzer.process(posed.sample))
     events.extend(analyzer.finish("end_of_input"))
     return events, times
+
+
+def analyse_clip(
+    path: Path, label: Label, max_dimension: int = 1280
+) -> tuple[list[AnalysisEvent], list[float]]:
+    """Every event of the analysis of the video ``path`` and each frame's timestamp."""
+    return analyse_frames(read_frames(path, max_dimension), path, label)
 
 
 def detected_reps(events: list[AnalysisEvent]) -> list[Detected]:
@@ -245,14 +288,174 @@ def format_table(rows: list[Comparison]) -> list[str]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """The same footage as another phone or encoder hands it over: its frames' long side
+    (``max_dimension``) and a change to every frame's pixels after scaling."""
+
+    name: str
+    max_dimension: int = 1280
+    transform: Callable[[RgbFrame], RgbFrame] | None = None
+
+
+def mirrored(rgb: RgbFrame) -> RgbFrame:
+    """The frame flipped left-right."""
+    return np.ascontiguousarray(rgb[:, ::-1])
+
+
+def jpeg_round_trip(quality: int) -> Callable[[RgbFrame], RgbFrame]:
+    """A transform that encodes a frame as JPEG at ``quality`` (0-100) and decodes it."""
+
+    def transform(rgb: RgbFrame) -> RgbFrame:
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise ValueError(f"OpenCV could not encode a {rgb.shape} frame as JPEG")
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        return np.asarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), np.uint8)
+
+    return transform
+
+
+VARIANTS: Final = (
+    Variant("1280 px"),
+    Variant("960 px", 960),
+    Variant("720 px", 720),
+    Variant("540 px", 540),
+    Variant("464 px", 464),
+    Variant("mirrored", transform=mirrored),
+    Variant("jpeg q90", transform=jpeg_round_trip(90)),
+    Variant("jpeg q70", transform=jpeg_round_trip(70)),
+)
+
+
+def variant_frames(path: Path, variant: Variant, limit: int | None = None) -> Iterator[VideoFrame]:
+    """The frames of the video ``path`` (at most ``limit``) as ``variant`` has them."""
+    frames = read_frames(path, variant.max_dimension, limit)
+    if variant.transform is None:
+        return frames
+    transform = variant.transform
+    return (frame._replace(rgb=transform(frame.rgb)) for frame in frames)
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRun:
+    """One variant's analysis of a clip: a comparison per label (``reason`` a short code)
+    and the frames where reps matching no label took off."""
+
+    variant: str
+    rows: list[Comparison]
+    extra_takeoff_frames: list[int]
+
+    @property
+    def within_one_frame(self) -> int:
+        """Labelled jumps found within one frame at both takeoff and landing."""
+        return sum(
+            1
+            for r in self.rows
+            if r.takeoff_error is not None
+            and r.landing_error is not None
+            and abs(r.takeoff_error) <= 1
+            and abs(r.landing_error) <= 1
+        )
+
+    @property
+    def found(self) -> int:
+        """Labelled jumps a detected rep matched."""
+        return sum(1 for r in self.rows if r.takeoff_frame is not None)
+
+
+def variant_run(
+    variant: str, labels: list[Label], events: list[AnalysisEvent], times: list[float]
+) -> VariantRun:
+    """Compare one clip's analysis under ``variant`` with its ``labels``."""
+    reps = detected_reps(events)
+    rows = [compare(label, reps, times, reason_code(events, label, times)) for label in labels]
+    matched = [match(label, reps, times) for label in labels]
+    extra = [frame_at_or_before(times, d.takeoff_s) for d in reps if d not in matched]
+    return VariantRun(variant, rows, extra)
+
+
+def format_variants_table(runs: list[VariantRun]) -> list[str]:
+    """One clip's variants as aligned text: a column per labelled jump (``label T-L``), the
+    jumps within one frame, the extra reps; then the totals line."""
+
+    def cell(row: Comparison) -> str:
+        if row.takeoff_error is None or row.landing_error is None:
+            return f"miss ({row.reason})"
+        return f"{row.takeoff_error:+d}/{row.landing_error:+d}"
+
+    def extras(frames: list[int]) -> str:
+        return "0" if not frames else f"{len(frames)} (T {', '.join(map(str, frames))})"
+
+    labels = runs[0].rows if runs else []
+    header = (
+        "variant",
+        *(f"{r.label.takeoff_frame}-{r.label.landing_frame}" for r in labels),
+        "±1",
+        "extra",
+    )
+    table = [header]
+    for run in runs:
+        table.append(
+            (
+                run.variant,
+                *(cell(r) for r in run.rows),
+                f"{run.within_one_frame}/{len(run.rows)}",
+                extras(run.extra_takeoff_frames),
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    return [*lines, format_totals(runs)]
+
+
+def format_totals(runs: list[VariantRun]) -> str:
+    """Labelled jumps found, found within one frame at both instants, missed, extra reps."""
+    labelled = sum(len(r.rows) for r in runs)
+    found = sum(r.found for r in runs)
+    within = sum(r.within_one_frame for r in runs)
+    extra = sum(len(r.extra_takeoff_frames) for r in runs)
+    return (
+        f"total: {found} of {labelled} labelled jumps found, {within} within ±1 frame at both "
+        f"takeoff and landing, {labelled - found} missed, {extra} extra reps"
+    )
+
+
+def run_variants(directory: Path, labels: list[Label]) -> None:
+    """Analyse every labelled clip under each of :data:`VARIANTS` and print the tables."""
+    every: list[VariantRun] = []
+    for clip in dict.fromkeys(label.clip for label in labels):
+        mine = [label for label in labels if label.clip == clip]
+        path = directory / clip
+        runs = []
+        for variant in VARIANTS:
+            events, times = analyse_frames(variant_frames(path, variant), path, mine[0])
+            runs.append(variant_run(variant.name, mine, events, times))
+        print(f"{clip}: detected minus labelled frame, takeoff/landing, per labelled jump")
+        print("\n".join(format_variants_table(runs)))
+        every.extend(runs)
+    if len(every) > len(VARIANTS):
+        print("all clips " + format_totals(every))
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Analyse every labelled clip and print the comparison table."""
+    """Analyse every labelled clip and print the comparison table (``--variants``: the
+    variants table)."""
     parser = argparse.ArgumentParser(description="Real footage against frame-by-frame labels.")
     parser.add_argument("dir", type=Path, nargs="?", default=FOOTAGE, metavar="DIR")
     parser.add_argument("labels", type=Path, nargs="?", default=None, metavar="LABELS.csv")
     parser.add_argument("--max-dimension", type=int, default=1280, metavar="PX")
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="each clip at 1280-464 px, mirrored and through JPEG at quality 90 and 70",
+    )
     args = parser.parse_args(argv)
     labels = read_labels(args.labels or args.dir / "labels.csv")
+    if args.variants:
+        run_variants(args.dir, labels)
+        return
     rows: list[Comparison] = []
     for clip in dict.fromkeys(label.clip for label in labels):
         mine = [label for label in labels if label.clip == clip]
