@@ -30,10 +30,10 @@ Event types and their payload keys:
     ``sport``, ``reps`` (int), ``frames`` (int), ``dropped_frames`` (int),
     ``duration_s`` (float), ``best`` (dict of metric name to best value), ``reason`` (str:
     what ended the session); without repetitions also ``no_reps_reason`` (``no_person``,
-    ``no_quiet_standing``, ``no_jump_seen`` or ``flight_rejected``) and ``no_reps_message``
-    (str, for people). A running session also has ``steps`` and ``bouts`` (int; its
-    ``reps`` counts the steps) and, without steps, ``no_reps_reason`` ``not_running`` or
-    ``no_steps_seen``.
+    ``no_quiet_standing``, ``no_jump_seen``, ``flight_rejected`` or ``ended_in_flight``) and
+    ``no_reps_message`` (str, for people). A running session also has ``steps`` and
+    ``bouts`` (int; its ``reps`` counts the steps) and, without steps, ``no_reps_reason``
+    ``not_running`` or ``no_steps_seen``.
 ``step`` (running: one per foot contact, see :mod:`kinestream.operators.gait.bout`)
     ``step`` (int, 1-based in the session), ``bout`` (int), ``foot`` (``left``/``right``),
     ``strike_time_s``, ``toe_off_time_s`` (capture times, sub-frame), ``contact_time_s``,

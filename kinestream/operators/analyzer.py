@@ -85,6 +85,8 @@ NO_REPS: Final = {
     "no_jump_seen": "the feet never left the ground in a way that could be a jump",
     "flight_rejected": "the feet left the ground, but no flight followed gravity or lasted "
     "a plausible time (see the quality warnings)",
+    "ended_in_flight": "the stream ended with the athlete in the air or just landed, before "
+    "the landing could be confirmed; keep recording until at least 0.1 s after the landing",
 }
 """Why a session ended without repetitions: reason code and message of its summary."""
 
@@ -193,6 +195,9 @@ class StreamAnalyzer(FrameOrder):
                 self._on_frame(tag, time_s, value, slope)
         seq = self.last_seq if self.last_seq is not None else 0
         time_s = self.last_time_s if self.last_time_s is not None else 0.0
+        in_flight = self._machine is not None and self._machine.flight is not None
+        if in_flight:
+            self._warn(seq, time_s, "ended_in_flight", NO_REPS["ended_in_flight"])
         duration = time_s - self.first_time_s if self.first_time_s is not None else 0.0
         self._emit(
             "session_summary",
@@ -207,17 +212,20 @@ class StreamAnalyzer(FrameOrder):
                 "duration_s": round(duration, 4),
                 "best": rounded(self.best),
                 "reason": reason,
-                **self._no_reps_reason(),
+                **self._no_reps_reason(in_flight),
             },
         )
         return self._events
 
-    def _no_reps_reason(self) -> dict[str, str]:
-        """``no_reps_reason`` and ``no_reps_message`` of a session without repetitions."""
+    def _no_reps_reason(self, in_flight: bool) -> dict[str, str]:
+        """``no_reps_reason`` and ``no_reps_message`` of a session without repetitions
+        (``in_flight``: it ended with a flight not yet landed)."""
         if self.reps:
             return {}
         if not self._seen_person:
             code = "no_person"
+        elif in_flight:
+            code = "ended_in_flight"
         elif (self._machine is None or self._without_standing) and self._flights == 0:
             code = "no_quiet_standing"
         elif self._flights == 0:

@@ -129,6 +129,33 @@ def test_standing_without_a_jump_says_so() -> None:
     assert payload["no_reps_reason"] == "no_jump_seen"
 
 
+@pytest.mark.parametrize("sport", JUMPS)
+@pytest.mark.parametrize("after_landing_s", [-0.15, 0.0])
+def test_a_stream_that_ends_in_the_air_says_so(sport: Sport, after_landing_s: float) -> None:
+    """A recording stopped in the flight, or on the landing frame (a landing is confirmed
+    by the frames after it), gives no rep and says why, with standing before it or none."""
+    for lead_in_s in (1.2, 0.0):
+        trial = with_lead_in(session(sport, 30, SEED), SEED, lead_in_s)
+        end_s = trial.reps[0].landing_s + after_landing_s
+        trial = replace(trial, samples=[s for s in trial.samples if s.timestamp_s <= end_s])
+        events = analyse(trial)
+        payload = summary(events)
+        assert payload["reps"] == 0
+        assert payload["no_reps_reason"] == "ended_in_flight"
+        codes = [e.payload["code"] for e in events if e.event_type == "quality_warning"]
+        assert "ended_in_flight" in codes
+
+
+def test_a_stream_that_ends_soon_after_the_landing_gives_the_jump() -> None:
+    trial = with_lead_in(session(Sport.CMJ, 30, SEED), SEED, 0.3)
+    end_s = trial.reps[0].landing_s + 0.1
+    trial = replace(trial, samples=[s for s in trial.samples if s.timestamp_s <= end_s])
+    events = analyse(trial)
+    assert summary(events)["reps"] == 1
+    codes = [e.payload["code"] for e in events if e.event_type == "quality_warning"]
+    assert "ended_in_flight" not in codes
+
+
 def test_a_session_with_reps_has_no_reason() -> None:
     payload = summary(analyse(session(Sport.CMJ, 60, SEED)))
     assert payload["reps"] == 1
