@@ -578,10 +578,11 @@ class JumpMachine(ABC):
 
         Not if that instant lies before the current phase began: the feet have not been
         down since (a landing on a surface that reads higher, not yet followed), and the
-        flight found would be the last one again. Nor if the CoM rose slower than
-        ``TAKEOFF_SPEED_M_S`` at that instant: a body leaves the ground rising at g times
-        half the flight time, at least that fast for the shortest flight counted, so feet
-        seen above the surface then are landmark noise or a floor level gone stale (feet
+        flight found would be the last one again. Where the CoM rose slower than
+        ``TAKEOFF_SPEED_M_S`` at that instant, the flight begins where the push-off ended
+        (:meth:`push_off_end`), or not yet: a body leaves the ground rising at g times half
+        the flight time, at least that fast for the shortest flight counted, so feet seen
+        above the surface before are landmark noise or a floor level gone stale (feet
         drifting up through a squat jump's push-off, a flight rejected once the CoM left no
         parabola, would have cost the jump that followed it).
         """
@@ -590,13 +591,29 @@ class JumpMachine(ABC):
             return
         at = min(self.history, key=lambda f: abs(f.time_s - takeoff))
         if at.velocity_m_s < TAKEOFF_SPEED_M_S:
-            return
+            push_off_end = self.push_off_end(takeoff)
+            if push_off_end is None:
+                return
+            takeoff = push_off_end
         self.flight = FlightRecord(takeoff, ground_m=self.ground_m)
         for f in self.history:
             if f.time_s > takeoff and self.clearance(f) > self.fit_threshold_m:
                 self.flight.times.append(f.time_s)
                 self.flight.com.append(f.com_raw_m)
         self.enter("flight", takeoff, out)
+
+    def push_off_end(self, since_s: float) -> float | None:
+        """Where the CoM's rise peaked after ``since_s``, once it has (the push-off ends
+        there and the flight begins), if it rose at ``TAKEOFF_SPEED_M_S`` or faster; else
+        ``None``: feet seen leaving before that (a toe landmark rising with the heel, a
+        floor level gone stale) were not a takeoff yet."""
+        after = [f for f in self.history if f.time_s >= since_s]
+        if len(after) < 2:
+            return None
+        peak = max(after, key=lambda f: f.velocity_m_s)
+        if peak is after[-1] or peak.velocity_m_s < TAKEOFF_SPEED_M_S:
+            return None
+        return peak.time_s
 
     def track_flight(self, frame: Frame) -> bool:
         """Record a frame in the air; ``False`` once the flight has lasted impossibly long."""
