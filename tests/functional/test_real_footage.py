@@ -29,6 +29,7 @@ from kinestream.events import AnalysisEvent
 from kinestream.operators.analyzer import StreamAnalyzer, StreamConfig
 from kinestream.operators.anthropometry import measure
 from kinestream.operators.athlete_lock import AthleteLock
+from kinestream.operators.gait.analyzer import RunningAnalyzer, RunningConfig
 from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator
 from kinestream.operators.pose import PoseSample
 from kinestream.sports import Sport
@@ -151,3 +152,17 @@ def test_follows_one_athlete_for_the_whole_clip(demo_run: Run) -> None:
         e for e in demo_run.of_type("quality_warning") if e.payload["code"] == "other_person"
     ]
     assert warnings[0].seq == walker_from
+
+
+def test_hops_on_both_feet_are_no_running_steps(demo_run: Run) -> None:
+    """The man's box-top hops (frames 12-96) analysed as running: both feet land and leave
+    together, so they are jumps, not strides (each foot's contact alternated with a missed
+    one of the other, and they gave seven steps at 264 steps/min)."""
+    analyzer = RunningAnalyzer(RunningConfig("sports2d-demo", athlete_height_m=1.75))
+    events = [e for s in demo_run.samples for e in analyzer.process(s)]
+    events += analyzer.finish("end_of_video")
+    hops_end_s = demo_run.samples[100].timestamp_s
+    steps = [e for e in events if e.event_type == "step" and e.capture_time_s < hops_end_s]
+    assert steps == []
+    phases = [e.payload["to_phase"] for e in events if e.event_type == "phase_change"]
+    assert "hopping" in phases

@@ -12,17 +12,18 @@ needed). Each foot's contacts come from
 A contact is a running step when the flight before it is positive (the other foot left the
 ground before this one struck), and its contact and step times are those of running. The
 first such step starts a **bout** (the contact before it, if it fits, becomes its first
-step); the bout ends when the runner walks (contacts with double support), stands (both feet
-down for ``STANDING_S``), stops stepping, leaves the view, or the stream ends: then a
-``bout_summary``. Events, besides ``metric_update`` per frame:
+step); the bout ends when the runner walks (contacts with double support), hops (both feet
+striking within ``TOGETHER_S``: a jump, however it alternates with a missed contact), stands
+(both feet down for ``STANDING_S``), stops stepping, leaves the view, or the stream ends:
+then a ``bout_summary``. Events, besides ``metric_update`` per frame:
 
 * ``step``: one per running contact (:class:`~kinestream.operators.gait.bout.Step`);
 * ``gait_update``: the last ``WINDOW_STEPS`` (10) steps' figures, after every step from the
   fourth of a bout on;
-* ``bout_summary``; ``phase_change`` between ``running``, ``walking``, ``standing`` and
-  ``not_in_view``;
-* ``quality_warning``: ``not_running`` (walking or standing: no steps are reported),
-  ``low_fps``.
+* ``bout_summary``; ``phase_change`` between ``running``, ``walking``, ``hopping``,
+  ``standing`` and ``not_in_view``;
+* ``quality_warning``: ``not_running`` (walking, hopping or standing: no steps are
+  reported), ``low_fps``.
 
 The far foot (the one with the lower visibility over the run) is often hidden behind the
 near leg: its steps are ``low_confidence``, with their foot's visibility. The pose model
@@ -83,6 +84,9 @@ STOPPED_S: Final = 2.0
 MIN_STEP_S: Final = 0.2
 MAX_STEP_S: Final = 0.75
 MAX_RUNNING_CONTACT_S: Final = 0.45
+TOGETHER_S: Final = MIN_STEP_S / 2
+"""Feet that strike within this of each other land together: a hop or a jump, not a
+stride (a runner's strikes are a step time, ``MIN_STEP_S`` at least, apart)."""
 RECOMMENDED_FPS: Final = 60.0
 FAR_VISIBILITY_GAP: Final = 0.1
 LOW_VISIBILITY: Final = 0.5
@@ -116,6 +120,8 @@ NOT_RUNNING: Final = {
     "walking": "walking: the feet share the ground between steps (no flight phase); "
     "no running steps are reported",
     "standing": "standing: both feet stay on the ground; no running steps are reported",
+    "hopping": "hopping: both feet land and leave the ground together (jumps, not strides); "
+    "no running steps are reported",
 }
 
 
@@ -181,6 +187,8 @@ class RunningAnalyzer(FrameOrder):
         there was one at most (two or more: this foot's contact between was not seen)."""
         self._held: Step | None = None
         self._walking_contacts = 0
+        self._together: Contact | None = None
+        """The later contact of the last two feet that landed together."""
         self._bout: BoutStats | None = None
         self._window = GaitWindow()
         self._live: dict[str, Any] | None = None
@@ -190,7 +198,7 @@ class RunningAnalyzer(FrameOrder):
 
     @property
     def phase(self) -> str:
-        """``running``, ``walking``, ``standing`` or ``not_in_view``."""
+        """``running``, ``walking``, ``hopping``, ``standing`` or ``not_in_view``."""
         return self.mode
 
     # -- the interface ---------------------------------------------------------------------
@@ -248,7 +256,7 @@ class RunningAnalyzer(FrameOrder):
         if not self._seen_person:
             return "no_person", "no person was seen in the stream"
         if self._not_running_seen:
-            return "not_running", "the athlete walked or stood but did not run"
+            return "not_running", "the athlete walked, hopped or stood but did not run"
         return "no_steps_seen", "no foot was seen striking the ground and leaving it again"
 
     # -- per frame -------------------------------------------------------------------------
@@ -451,8 +459,20 @@ class RunningAnalyzer(FrameOrder):
 
     def _on_contact(self, seq: int, time_s: float, contact: Contact) -> None:
         prev, self._last_contact = self._last_contact, contact
+        if (
+            prev is not None
+            and prev.foot != contact.foot
+            and abs(contact.strike_s - prev.strike_s) < TOGETHER_S
+        ):
+            # Both feet landed together: a hop, whatever came before it.
+            self._together = contact
+            self._held = None
+            self._end_bout(seq, time_s, "hopping")
+            self._not_running(seq, time_s, "hopping")
+            return
         paired = (
             prev is not None
+            and prev is not self._together
             and prev.foot != contact.foot
             and MIN_STEP_S <= contact.strike_s - prev.strike_s <= MAX_STEP_S
         )
@@ -470,8 +490,9 @@ class RunningAnalyzer(FrameOrder):
             self._add_step(seq, time_s, step)
             return
         if flight is None and running_contact:
-            # Its partner was not seen: a step of a bout in progress, else held until the
-            # next contact says whether this is running.
+            # Its partner was not seen (or landed with a foot of the hop before): a step of
+            # a bout in progress, else held until the next contact says whether this is
+            # running.
             if self._bout is not None:
                 self._add_step(seq, time_s, step)
             else:

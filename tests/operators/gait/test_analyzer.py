@@ -24,7 +24,7 @@ from kinestream.operators.gait.bout import WINDOW_STEPS, unseen_between
 from kinestream.operators.pose import Landmark
 from kinestream.simulation.camera import Camera
 from kinestream.simulation.running import RunnerParams, RunTrial, run, walk
-from kinestream.simulation.scenarios import quiet_standing
+from kinestream.simulation.scenarios import drop_jumps, quiet_standing
 
 TIMING_S: dict[int, float] = {60: 0.022, 120: 0.018, 240: 0.015}
 """Largest strike or toe-off error on a treadmill at 0.5 px of noise (overground: 1.5x)."""
@@ -293,6 +293,20 @@ def test_standing_is_not_running() -> None:
     events = analyse(as_run(quiet_standing(duration_s=8.0, seed=10).samples))
     assert of_type(events, "step") == []
     assert "standing" in [p["to_phase"] for p in of_type(events, "phase_change")]
+    (summary,) = of_type(events, "session_summary")
+    assert summary["no_reps_reason"] == "not_running"
+
+
+@pytest.mark.parametrize("fps", [30, 60])
+def test_landing_on_both_feet_is_hopping_not_running(fps: int) -> None:
+    """A drop jump's ground contact: both feet strike within a few milliseconds of each
+    other and leave together, a hop, however the contacts around it alternate (the real
+    clip's box-top hops: tests/functional/test_real_footage.py)."""
+    camera = replace(Camera(fps=fps), floor_y_px=1040.0, px_per_m=330.0)
+    trial = drop_jumps(reps=2, camera=camera, seed=21)
+    events = analyse(as_run(trial.samples))
+    assert of_type(events, "step") == []
+    assert "hopping" in [p["to_phase"] for p in of_type(events, "phase_change")]
     (summary,) = of_type(events, "session_summary")
     assert summary["no_reps_reason"] == "not_running"
 
