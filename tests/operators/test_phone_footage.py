@@ -141,6 +141,32 @@ def test_every_jump_of_the_phone_footage_is_found_once(sport: Sport) -> None:
         assert abs(found[0]["metrics"]["takeoff_time_s"] - truth.takeoff_s) < 0.15, seed
 
 
+def test_feet_that_stop_a_little_below_the_surface_land_there() -> None:
+    """The same phone footage at 30 fps. The tilted camera shows the floor lower by the
+    landing, often by less than the air threshold (the feet's noise sets it at 2-9 cm),
+    where no ``camera_moved`` is warned: timed against the surface the feet left, the CMJ
+    landings came 1.1-1.9 frame periods early on 3 of these 10 sessions (6 of 40 on seeds
+    9000-9039). The feet meet the surface where they stop, once that is below the one they
+    left by more than the fit threshold: at most one landing in ten more than a frame
+    period off, none by more than 1.5 (none measured).
+    """
+    fps = 30
+    off = []
+    for seed in range(9010, 9020):
+        with phone_timing():
+            trial = session(Sport.CMJ, fps, seed, realistic=True, view="frontal", tilt_follow=0.3)
+        trial = with_lead_in(trial, seed, 0.0)
+        truth = trial.reps[0]
+        off += [
+            abs(r["metrics"]["landing_time_s"] - truth.landing_s) * fps
+            for r in reps(analyse(trial))
+            if abs(r["metrics"]["takeoff_time_s"] - truth.takeoff_s) < 0.15
+        ]
+    assert len(off) >= 9
+    assert sum(error > 1.0 for error in off) <= 1, off
+    assert max(off) <= 1.5, off
+
+
 def test_a_foot_landmark_hovering_before_takeoff_is_still_on_the_ground() -> None:
     """The same phone footage at 30 fps. A planted foot's landmark slides and jitters a
     centimetre or two above the floor for frames on end, above the fit threshold that the

@@ -751,15 +751,16 @@ class JumpMachine(ABC):
             if self.foot_speed() < -FELL_SPEED_M_S:
                 return None
             stopped = 0.5 * (prev.foot_m + last.foot_m)
-            if stopped < self.ground_m - self.air_threshold_m:
-                out.append(
-                    MachineWarning(
-                        "camera_moved",
-                        f"the feet landed {100 * (self.ground_m - stopped):.0f} cm below the "
-                        "surface they left in the image (a camera tilting with the jump?): "
-                        "the touchdown is timed where they stopped",
+            if stopped < self.ground_m - self.fit_threshold_m:
+                if stopped < self.ground_m - self.air_threshold_m:
+                    out.append(
+                        MachineWarning(
+                            "camera_moved",
+                            f"the feet landed {100 * (self.ground_m - stopped):.0f} cm below "
+                            "the surface they left in the image (a camera tilting with the "
+                            "jump?): the touchdown is timed where they stopped",
+                        )
                     )
-                )
                 self.ground_m = stopped
                 self.flight.down_s = None
         result = self.finish_flight()
