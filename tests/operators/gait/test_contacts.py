@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from kinestream.operators.gait.contacts import MIN_LIFT_M_S2, MIN_TOUCHDOWN_M_S, hinge_crossing
+from kinestream.operators.gait.contacts import (
+    CUBIC_AIR_FRAMES,
+    MIN_LIFT_M_S2,
+    MIN_TOUCHDOWN_M_S,
+    hinge_crossing,
+)
 from kinestream.operators.pose import FloatArray
 from kinestream.simulation.motion import quintic
 
@@ -37,7 +42,7 @@ def test_a_long_lift_window_needs_the_quartic_term() -> None:
     heights = lift(times)
     t_air = float(times[times > T0][0])
     cubic = hinge_crossing(times, heights, T0 - 0.02, t_air, rising=True)
-    quartic = hinge_crossing(times, heights, T0 - 0.02, t_air, rising=True, quartic=True)
+    quartic = hinge_crossing(times, heights, T0 - 0.02, t_air, rising=True, higher=True)
     assert cubic - T0 > 0.0005
     assert abs(quartic - T0) < 0.00015
 
@@ -82,3 +87,32 @@ def test_under_noise_the_likelihood_mean_beats_the_best_fit() -> None:
     typical = {key: float(np.median(value)) for key, value in errors.items()}
     assert typical["toe_off", True] < 0.8 * typical["toe_off", False]
     assert typical["strike", True] <= 1.02 * typical["strike", False]
+
+
+def test_under_noise_strikes_are_unbiased() -> None:
+    """Exact touchdowns (0.4-1.0 m/s, slowing at 10-40 m/s^2, the instant anywhere between
+    two frames) under 1.4 mm of noise at 240 fps, each searched and windowed as the tracker
+    does (34 ms before the last frame clearly in the air): the mean error is within four
+    standard errors of zero (the likelihood of the instant with the fit's coefficients
+    integrated out; on the best fits' residuals alone strikes came 0.22 frame, seven
+    standard errors, late)."""
+    noise = 0.0014
+    clear = 3.0 * noise
+    window = 0.034
+    rng = np.random.default_rng(23)
+    errors = []
+    for _ in range(600):
+        times = np.arange(0.03 + rng.uniform(0.0, 1.0 / FPS), 0.17, 1.0 / FPS)
+        speed, slowing = rng.uniform(0.4, 1.0), rng.uniform(10.0, 40.0)
+        tau = np.clip(T0 - times, 0.0, None)
+        down = speed * tau + 0.5 * slowing * tau**2 + rng.normal(0.0, noise, times.shape)
+        air = int(np.flatnonzero((times < T0 + 0.05) & (down > clear))[-1])
+        t_air, t_ground = float(times[air]), float(times[air + 1])
+        pick = (times >= t_air - window) & (times <= t_ground + window)
+        cubic = int(np.count_nonzero(times[pick] < t_air)) >= CUBIC_AIR_FRAMES
+        upper = t_ground + clear / MIN_TOUCHDOWN_M_S
+        strike = hinge_crossing(times[pick], down[pick], t_air, upper, False, noise, cubic)
+        errors.append((strike - T0) * FPS)
+    frames = np.array(errors)
+    standard_error = float(frames.std()) / np.sqrt(frames.size)
+    assert abs(float(frames.mean())) < 4.0 * standard_error
