@@ -53,6 +53,9 @@ LEGS_SEARCH_S: Final = 0.2
 """How far before a touchdown seen in the feet's height the legs may have begun to shorten
 (:meth:`JumpMachine.compression_onset`): a foot landmark that sinks on after the toes land
 does so for up to a few frames at 30 fps."""
+PUSH_OFF_SLACK_S: Final = 0.05
+"""How long after a takeoff the CoM's smoothed rise may still quicken: the smoothing's
+half window (40 ms) spreads the velocity's peak at the end of the push-off around it."""
 FELL_SPEED_M_S: Final = 1.0
 STOPPED_SPEED_M_S: Final = 0.4
 MAX_PHASE_CHANGES_PER_S: Final = 12
@@ -579,7 +582,8 @@ class JumpMachine(ABC):
         Not if that instant lies before the current phase began: the feet have not been
         down since (a landing on a surface that reads higher, not yet followed), and the
         flight found would be the last one again. Where the CoM rose slower than
-        ``TAKEOFF_SPEED_M_S`` at that instant, the flight begins where the push-off ended
+        ``TAKEOFF_SPEED_M_S`` at that instant, or still faster and faster after it
+        (:meth:`still_pushing`), the flight begins where the push-off ended
         (:meth:`push_off_end`), or not yet: a body leaves the ground rising at g times half
         the flight time, at least that fast for the shortest flight counted, so feet seen
         above the surface before are landmark noise or a floor level gone stale (feet
@@ -590,7 +594,7 @@ class JumpMachine(ABC):
         if takeoff < self.phase_since_s:
             return
         at = min(self.history, key=lambda f: abs(f.time_s - takeoff))
-        if at.velocity_m_s < TAKEOFF_SPEED_M_S:
+        if at.velocity_m_s < TAKEOFF_SPEED_M_S or self.still_pushing(takeoff):
             push_off_end = self.push_off_end(takeoff)
             if push_off_end is None:
                 return
@@ -601,6 +605,20 @@ class JumpMachine(ABC):
                 self.flight.times.append(f.time_s)
                 self.flight.com.append(f.com_raw_m)
         self.enter("flight", takeoff, out)
+
+    def still_pushing(self, takeoff_s: float) -> bool:
+        """The CoM rose faster and faster after ``takeoff_s``, up to the last frame or for
+        more than ``PUSH_OFF_SLACK_S``: the body was still pushing off the ground (in the
+        air it slows at g), and feet seen above the surface then may be a planted foot's
+        landmark slid up."""
+        after = [f for f in self.history if f.time_s >= takeoff_s]
+        if len(after) < 2:
+            return False
+        peak = max(after, key=lambda f: f.velocity_m_s)
+        at = min(self.history, key=lambda f: abs(f.time_s - takeoff_s))
+        if peak.velocity_m_s <= at.velocity_m_s:
+            return False  # slower since (frames missing in between hide the peak)
+        return peak is after[-1] or peak.time_s - takeoff_s > PUSH_OFF_SLACK_S
 
     def push_off_end(self, since_s: float) -> float | None:
         """Where the CoM's rise peaked after ``since_s``, once it has (the push-off ends
