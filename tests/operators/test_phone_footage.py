@@ -92,6 +92,32 @@ def test_a_handheld_camera_tilting_with_the_jump_is_followed_or_warned(
 
 
 HELD_OUT_SEEDS = range(7000, 7010)
+MATCH_S = 0.15
+"""A rep is the session's jump when its takeoff is this close to the true one."""
+
+
+def phone_clip(sport: Sport, fps: int, seed: int) -> Trial:
+    """Everyday phone footage: frontal, handheld (tilting with 30 % of the jump), phone
+    frame timing, MediaPipe-like noise, no standing before the jump."""
+    with phone_timing():
+        trial = session(sport, fps, seed, realistic=True, view="frontal", tilt_follow=0.3)
+    return with_lead_in(trial, seed, 0.0)
+
+
+def instant_errors(sport: Sport, fps: int, seeds: range, instant: str) -> list[float]:
+    """|found - true| ``instant`` (``takeoff`` or ``landing``), in frame periods, of each
+    phone clip's rep that is its jump."""
+    errors = []
+    for seed in seeds:
+        trial = phone_clip(sport, fps, seed)
+        truth = trial.reps[0]
+        true_s = truth.takeoff_s if instant == "takeoff" else truth.landing_s
+        errors += [
+            abs(r["metrics"][f"{instant}_time_s"] - true_s) * fps
+            for r in reps(analyse(trial))
+            if abs(r["metrics"]["takeoff_time_s"] - truth.takeoff_s) < MATCH_S
+        ]
+    return errors
 
 
 @pytest.mark.parametrize("sport", [Sport.CMJ, Sport.SQUAT_JUMP])
@@ -106,18 +132,7 @@ def test_noisy_feet_land_where_they_stop_under_a_tilting_camera(sport: Sport) ->
     none by more than 3 (2.5 and 1.5 measured). One squat jump in ten is lost to a false
     takeoff in its push-off (``rejected_flight``).
     """
-    fps = 60
-    off = []
-    for seed in HELD_OUT_SEEDS:
-        with phone_timing():
-            trial = session(sport, fps, seed, realistic=True, view="frontal", tilt_follow=0.3)
-        trial = with_lead_in(trial, seed, 0.0)
-        truth = trial.reps[0]
-        off += [
-            abs(r["metrics"]["landing_time_s"] - truth.landing_s) * fps
-            for r in reps(analyse(trial))
-            if abs(r["metrics"]["takeoff_time_s"] - truth.takeoff_s) < 0.15
-        ]
+    off = instant_errors(sport, 60, HELD_OUT_SEEDS, "landing")
     assert len(off) >= len(HELD_OUT_SEEDS) - 1
     assert sum(error > 1.0 for error in off) <= 2, off
     assert max(off) <= 3.0, off
@@ -132,13 +147,10 @@ def test_every_jump_of_the_phone_footage_is_found_once(sport: Sport) -> None:
     read as a flight, rejected once the CoM left no parabola, lost the jump that followed).
     """
     for seed in HELD_OUT_SEEDS:
-        with phone_timing():
-            trial = session(sport, 60, seed, realistic=True, view="frontal", tilt_follow=0.3)
-        trial = with_lead_in(trial, seed, 0.0)
-        truth = trial.reps[0]
+        trial = phone_clip(sport, 60, seed)
         found = reps(analyse(trial))
         assert len(found) == 1, (seed, found)
-        assert abs(found[0]["metrics"]["takeoff_time_s"] - truth.takeoff_s) < 0.15, seed
+        assert abs(found[0]["metrics"]["takeoff_time_s"] - trial.reps[0].takeoff_s) < MATCH_S
 
 
 def test_feet_that_stop_a_little_below_the_surface_land_there() -> None:
@@ -150,18 +162,7 @@ def test_feet_that_stop_a_little_below_the_surface_land_there() -> None:
     left by more than the fit threshold: at most one landing in ten more than a frame
     period off, none by more than 1.5 (none measured).
     """
-    fps = 30
-    off = []
-    for seed in range(9010, 9020):
-        with phone_timing():
-            trial = session(Sport.CMJ, fps, seed, realistic=True, view="frontal", tilt_follow=0.3)
-        trial = with_lead_in(trial, seed, 0.0)
-        truth = trial.reps[0]
-        off += [
-            abs(r["metrics"]["landing_time_s"] - truth.landing_s) * fps
-            for r in reps(analyse(trial))
-            if abs(r["metrics"]["takeoff_time_s"] - truth.takeoff_s) < 0.15
-        ]
+    off = instant_errors(Sport.CMJ, 30, range(9010, 9020), "landing")
     assert len(off) >= 9
     assert sum(error > 1.0 for error in off) <= 1, off
     assert max(off) <= 1.5, off
@@ -178,12 +179,9 @@ def test_feet_seen_up_while_the_body_still_pushes_are_no_takeoff() -> None:
     """
     found = wrong = 0
     for seed in range(9100, 9130):
-        with phone_timing():
-            trial = session(Sport.CMJ, 60, seed, realistic=True, view="frontal", tilt_follow=0.3)
-        trial = with_lead_in(trial, seed, 0.0)
-        truth = trial.reps[0]
+        trial = phone_clip(Sport.CMJ, 60, seed)
         for r in reps(analyse(trial)):
-            if abs(r["metrics"]["takeoff_time_s"] - truth.takeoff_s) < 0.15:
+            if abs(r["metrics"]["takeoff_time_s"] - trial.reps[0].takeoff_s) < MATCH_S:
                 found += 1
             else:
                 wrong += 1
@@ -198,18 +196,7 @@ def test_a_foot_landmark_hovering_before_takeoff_is_still_on_the_ground() -> Non
     up to 3.6 frame periods early. Feet leave the surface rising at takeoff speed: at most
     one takeoff in ten more than a frame period off, none by more than 1.5 (1.1 measured).
     """
-    fps = 30
-    off = []
-    for seed in HELD_OUT_SEEDS:
-        with phone_timing():
-            trial = session(Sport.CMJ, fps, seed, realistic=True, view="frontal", tilt_follow=0.3)
-        trial = with_lead_in(trial, seed, 0.0)
-        truth = trial.reps[0]
-        off += [
-            abs(r["metrics"]["takeoff_time_s"] - truth.takeoff_s) * fps
-            for r in reps(analyse(trial))
-            if abs(r["metrics"]["takeoff_time_s"] - truth.takeoff_s) < 0.15
-        ]
+    off = instant_errors(Sport.CMJ, 30, HELD_OUT_SEEDS, "takeoff")
     assert len(off) == len(HELD_OUT_SEEDS)
     assert sum(error > 1.0 for error in off) <= 1, off
     assert max(off) <= 1.5, off
