@@ -593,8 +593,7 @@ class JumpMachine(ABC):
         takeoff = self.refine_takeoff()
         if takeoff < self.phase_since_s:
             return
-        at = min(self.history, key=lambda f: abs(f.time_s - takeoff))
-        if at.velocity_m_s < TAKEOFF_SPEED_M_S or self.still_pushing(takeoff):
+        if self.nearest(takeoff).velocity_m_s < TAKEOFF_SPEED_M_S or self.still_pushing(takeoff):
             push_off_end = self.push_off_end(takeoff)
             if push_off_end is None:
                 return
@@ -606,30 +605,33 @@ class JumpMachine(ABC):
                 self.flight.com.append(f.com_raw_m)
         self.enter("flight", takeoff, out)
 
+    def nearest(self, time_s: float) -> Frame:
+        """The frame in the history captured nearest to ``time_s``."""
+        return min(self.history, key=lambda f: abs(f.time_s - time_s))
+
+    def rise_peak(self, since_s: float) -> Frame | None:
+        """The frame from ``since_s`` on where the CoM rose fastest; ``None`` with fewer
+        than two frames since."""
+        after = [f for f in self.history if f.time_s >= since_s]
+        return max(after, key=lambda f: f.velocity_m_s) if len(after) >= 2 else None
+
     def still_pushing(self, takeoff_s: float) -> bool:
         """The CoM rose faster and faster after ``takeoff_s``, up to the last frame or for
         more than ``PUSH_OFF_SLACK_S``: the body was still pushing off the ground (in the
         air it slows at g), and feet seen above the surface then may be a planted foot's
         landmark slid up."""
-        after = [f for f in self.history if f.time_s >= takeoff_s]
-        if len(after) < 2:
-            return False
-        peak = max(after, key=lambda f: f.velocity_m_s)
-        at = min(self.history, key=lambda f: abs(f.time_s - takeoff_s))
-        if peak.velocity_m_s <= at.velocity_m_s:
+        peak = self.rise_peak(takeoff_s)
+        if peak is None or peak.velocity_m_s <= self.nearest(takeoff_s).velocity_m_s:
             return False  # slower since (frames missing in between hide the peak)
-        return peak is after[-1] or peak.time_s - takeoff_s > PUSH_OFF_SLACK_S
+        return peak is self.history[-1] or peak.time_s - takeoff_s > PUSH_OFF_SLACK_S
 
     def push_off_end(self, since_s: float) -> float | None:
         """Where the CoM's rise peaked after ``since_s``, once it has (the push-off ends
         there and the flight begins), if it rose at ``TAKEOFF_SPEED_M_S`` or faster; else
         ``None``: feet seen leaving before that (a toe landmark rising with the heel, a
         floor level gone stale) were not a takeoff yet."""
-        after = [f for f in self.history if f.time_s >= since_s]
-        if len(after) < 2:
-            return None
-        peak = max(after, key=lambda f: f.velocity_m_s)
-        if peak is after[-1] or peak.velocity_m_s < TAKEOFF_SPEED_M_S:
+        peak = self.rise_peak(since_s)
+        if peak is None or peak is self.history[-1] or peak.velocity_m_s < TAKEOFF_SPEED_M_S:
             return None
         return peak.time_s
 
@@ -667,7 +669,7 @@ class JumpMachine(ABC):
         confidence = 1.0
         if not MIN_FLIGHT_S <= flight_time <= MAX_FLIGHT_S:
             return None
-        if min(self.history, key=lambda f: abs(f.time_s - landing)).velocity_m_s > 0.0:
+        if self.nearest(landing).velocity_m_s > 0.0:
             return None
         fit = fit_parabola(flight.times, flight.com)
         if fit is None or fit.c2 >= 0:
