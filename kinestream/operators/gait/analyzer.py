@@ -150,6 +150,10 @@ class RunningConfig:
 class RunningAnalyzer(FrameOrder):
     """The per-stream running analysis: feed samples in capture order, collect events."""
 
+    _together: Contact | None = None
+    """The later contact of the last two feet that landed together (a class default, so
+    that analyzers snapshotted before it existed resume)."""
+
     def __init__(self, config: RunningConfig) -> None:
         super().__init__()
         self.config = config
@@ -187,8 +191,6 @@ class RunningAnalyzer(FrameOrder):
         there was one at most (two or more: this foot's contact between was not seen)."""
         self._held: Step | None = None
         self._walking_contacts = 0
-        self._together: Contact | None = None
-        """The later contact of the last two feet that landed together."""
         self._bout: BoutStats | None = None
         self._window = GaitWindow()
         self._live: dict[str, Any] | None = None
