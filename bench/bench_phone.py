@@ -47,10 +47,9 @@ class Condition:
     realistic: bool = True
 
 
-CONDITIONS: Final = (
-    Condition("phone, handheld", view="frontal", phone_timing=True, tilt_follow=0.3),
-    Condition("tripod, side", view="side", phone_timing=False, tilt_follow=0.0),
-)
+HANDHELD: Final = Condition("phone, handheld", view="frontal", phone_timing=True, tilt_follow=0.3)
+TRIPOD: Final = Condition("tripod, side", view="side", phone_timing=False, tilt_follow=0.0)
+CONDITIONS: Final = (HANDHELD, TRIPOD)
 
 
 @dataclass

@@ -42,6 +42,7 @@ import numpy as np
 import pytest
 
 from bench.bench_lead_in import phone_timing, session, with_lead_in
+from bench.bench_phone import HANDHELD, filmed, session_errors
 from kinestream.events import AnalysisEvent
 from kinestream.operators.pose import Landmark
 from kinestream.simulation.camera import film, frame_times
@@ -92,31 +93,17 @@ def test_a_handheld_camera_tilting_with_the_jump_is_followed_or_warned(
 
 
 HELD_OUT_SEEDS = range(7000, 7010)
-MATCH_S = 0.15
-"""A rep is the session's jump when its takeoff is this close to the true one."""
-
-
-def phone_clip(sport: Sport, fps: int, seed: int) -> Trial:
-    """Everyday phone footage: frontal, handheld (tilting with 30 % of the jump), phone
-    frame timing, MediaPipe-like noise, no standing before the jump."""
-    with phone_timing():
-        trial = session(sport, fps, seed, realistic=True, view="frontal", tilt_follow=0.3)
-    return with_lead_in(trial, seed, 0.0)
 
 
 def instant_errors(sport: Sport, fps: int, seeds: range, instant: str) -> list[float]:
     """|found - true| ``instant`` (``takeoff`` or ``landing``), in frame periods, of each
-    phone clip's rep that is its jump."""
-    errors = []
+    rep that is the jump of the everyday phone footage (:data:`bench.bench_phone.HANDHELD`:
+    frontal, handheld, phone frame timing, MediaPipe-like noise, no standing before it)."""
+    errors: list[float] = []
     for seed in seeds:
-        trial = phone_clip(sport, fps, seed)
-        truth = trial.reps[0]
-        true_s = truth.takeoff_s if instant == "takeoff" else truth.landing_s
-        errors += [
-            abs(r["metrics"][f"{instant}_time_s"] - true_s) * fps
-            for r in reps(analyse(trial))
-            if abs(r["metrics"]["takeoff_time_s"] - truth.takeoff_s) < MATCH_S
-        ]
+        trial = filmed(HANDHELD, sport, fps, seed)
+        found = session_errors(trial.reps, analyse(trial), fps)
+        errors += map(abs, found.takeoff_frames if instant == "takeoff" else found.landing_frames)
     return errors
 
 
@@ -147,10 +134,9 @@ def test_every_jump_of_the_phone_footage_is_found_once(sport: Sport) -> None:
     read as a flight, rejected once the CoM left no parabola, lost the jump that followed).
     """
     for seed in HELD_OUT_SEEDS:
-        trial = phone_clip(sport, 60, seed)
-        found = reps(analyse(trial))
-        assert len(found) == 1, (seed, found)
-        assert abs(found[0]["metrics"]["takeoff_time_s"] - trial.reps[0].takeoff_s) < MATCH_S
+        trial = filmed(HANDHELD, sport, 60, seed)
+        found = session_errors(trial.reps, analyse(trial), 60)
+        assert (len(found.takeoff_frames), found.extra) == (1, 0), seed
 
 
 def test_feet_that_stop_a_little_below_the_surface_land_there() -> None:
@@ -179,12 +165,10 @@ def test_feet_seen_up_while_the_body_still_pushes_are_no_takeoff() -> None:
     """
     found = wrong = 0
     for seed in range(9100, 9130):
-        trial = phone_clip(Sport.CMJ, 60, seed)
-        for r in reps(analyse(trial)):
-            if abs(r["metrics"]["takeoff_time_s"] - trial.reps[0].takeoff_s) < MATCH_S:
-                found += 1
-            else:
-                wrong += 1
+        trial = filmed(HANDHELD, Sport.CMJ, 60, seed)
+        errors = session_errors(trial.reps, analyse(trial), 60)
+        found += len(errors.takeoff_frames)
+        wrong += errors.extra
     assert wrong == 0
     assert found >= 29
 
