@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import cv2
 import numpy as np
 
 from kinestream.commands.analyze import stream_config
+from kinestream.connectors.jpeg import decode_jpeg, encode_jpeg
 from kinestream.connectors.video import RgbFrame, VideoFrame, estimate_poses, read_frames
 from kinestream.events import AnalysisEvent
 from kinestream.operators.analyzer import StreamAnalyzer
@@ -304,15 +304,11 @@ def mirrored(rgb: RgbFrame) -> RgbFrame:
 
 
 def jpeg_round_trip(quality: int) -> Callable[[RgbFrame], RgbFrame]:
-    """A transform that encodes a frame as JPEG at ``quality`` (0-100) and decodes it."""
+    """A transform that encodes a frame as JPEG at ``quality`` (1-100) and decodes it, as a
+    frames-mode client and the flow do (:mod:`kinestream.connectors.jpeg`)."""
 
     def transform(rgb: RgbFrame) -> RgbFrame:
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise ValueError(f"OpenCV could not encode a {rgb.shape} frame as JPEG")
-        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        return np.asarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), np.uint8)
+        return decode_jpeg(encode_jpeg(rgb, quality))
 
     return transform
 
