@@ -503,7 +503,7 @@ class StreamAnalyzer(FrameOrder):
             quality = self._quality.rep_quality(
                 warnings, confidence, late=seq <= self._late_until_seq
             )
-            view = self._view.view
+            view = self._view.view_at(time_s)
             quality["view"] = view
             quality["unreliable_metrics"] = list(UNRELIABLE[view])
             self._emit(

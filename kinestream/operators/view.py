@@ -25,6 +25,8 @@ SIDE_MAX: Final = 0.3
 FRONTAL_MIN: Final = 0.6
 WINDOW: Final = 31
 MIN_VISIBILITY: Final = 0.3
+CHANGE_EVERY: Final = 8
+CHANGES_KEPT: Final = 32
 UNRELIABLE: Final = {
     "side": (),
     "oblique": ("countermovement_depth_m", "squat_depth_m"),
@@ -86,7 +88,15 @@ def _ratio(ls: list[float], rs: list[float], lh: list[float], rh: list[float]) -
 
 
 class ViewTracker:
-    """The camera view over the last ``WINDOW`` frames with the trunk in sight."""
+    """The camera view over the last ``WINDOW`` frames with the trunk in sight, and when it
+    last changed (every ``CHANGE_EVERY`` such frames, ``CHANGES_KEPT`` changes), so that
+    frames analysed late (a stream's look-back) are taken in the view they were filmed in.
+    """
+
+    _changes: deque[tuple[float, str]] | None = None
+    """(time, view) at each change of view; a class default for trackers snapshotted
+    before it existed."""
+    _pushed = 0
 
     def __init__(self) -> None:
         self._ratios: deque[float] = deque(maxlen=WINDOW)
@@ -94,8 +104,28 @@ class ViewTracker:
     def push(self, sample: PoseSample) -> None:
         """Take one frame's shoulders and hips into account."""
         ratio = width_ratio(sample)
-        if ratio is not None:
-            self._ratios.append(ratio)
+        if ratio is None:
+            return
+        self._ratios.append(ratio)
+        self._pushed += 1
+        if self._pushed % CHANGE_EVERY == 1 or self._changes is None:
+            if self._changes is None:
+                self._changes = deque(maxlen=CHANGES_KEPT)
+            view = self.view
+            if not self._changes or self._changes[-1][1] != view:
+                self._changes.append((sample.timestamp_s, view))
+
+    def view_at(self, time_s: float) -> str:
+        """The view at capture time ``time_s`` (the first one known for earlier times; the
+        current one without a record)."""
+        found = None
+        for since, view in self._changes or ():
+            if since > time_s:
+                break
+            found = view
+        if found is None:
+            return self._changes[0][1] if self._changes else self.view
+        return found
 
     @property
     def view(self) -> str:

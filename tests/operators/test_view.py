@@ -8,25 +8,30 @@ flight time must stay within a quarter frame (test_accuracy's bound).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from bench.bench_lead_in import session, with_lead_in
 from kinestream.operators.view import UNRELIABLE
 from kinestream.simulation.camera import Camera
 from kinestream.simulation.scenarios import Trial, countermovement_jumps
+from kinestream.sports import Sport
 from tests.operators.test_accuracy import analyse, reps_of
 
 LEFT = [i for i in range(1, 33) if (i >= 11 and i % 2 == 1) or i in (1, 2, 3, 7, 9)]
 RIGHT = [i for i in range(1, 33) if (i >= 11 and i % 2 == 0) or i in (4, 5, 6, 8, 10)]
 
 
-def widened(trial: Trial, half_width_m: float) -> Trial:
+def widened(trial: Trial, half_width_m: float, until_s: float = math.inf) -> Trial:
+    """``trial`` filmed from a view whose shoulders and hips are ``2 * half_width_m`` wide,
+    up to capture time ``until_s`` (from the side after it)."""
     shift = half_width_m * trial.camera.px_per_m / trial.camera.width
     samples = []
     for sample in trial.samples:
-        if sample.landmarks is not None:
+        if sample.landmarks is not None and sample.timestamp_s <= until_s:
             landmarks = sample.landmarks.copy()
             landmarks[LEFT, 0] += shift
             landmarks[RIGHT, 0] -= shift
@@ -52,6 +57,22 @@ def test_view_is_reported_with_what_it_makes_unreliable(half_width_m: float, vie
     assert reps[0]["metrics"]["flight_time_s"] == pytest.approx(
         trial.reps[0].flight_time_s, abs=0.25 / 60
     )
+
+
+def test_a_rep_found_late_reports_the_view_it_was_filmed_in() -> None:
+    """A clip that starts with the jump, filmed from the front, after which the athlete
+    turns side-on and stands still: the stream calibrates on that standing and analyses
+    the jump late, from its look-back. The rep's view (and the metrics it makes
+    unreliable: depth from a frontal view) is the view during the jump, not the side view
+    seen at the calibration."""
+    trial = with_lead_in(session(Sport.CMJ, 60, 33), 33, 0.0)
+    turned_s = trial.reps[0].landing_s + 0.5
+    events = analyse(widened(trial, 0.2, until_s=turned_s))
+    reps = [e.payload for e in events if e.event_type == "rep_complete"]
+    assert len(reps) == 1
+    assert reps[0]["quality"]["calibrated_after_movement"] is True
+    assert reps[0]["quality"]["view"] == "frontal"
+    assert "countermovement_depth_m" in reps[0]["quality"]["unreliable_metrics"]
 
 
 def test_a_camera_that_tilts_is_followed_and_warned_about_once() -> None:
