@@ -67,6 +67,8 @@ class Label:
     notes: str
     athlete_height_m: float | None = None
     box_height_m: float | None = None
+    view: str | None = None
+    """How the camera saw the jump (side, oblique or frontal), as the labeller judged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ def read_labels(path: Path) -> list[Label]:
                     notes=row["notes"] or "",
                     athlete_height_m=_optional_float(row.get("athlete_height_m")),
                     box_height_m=_optional_float(row.get("box_height_m")),
+                    view=row.get("view") or None,
                 )
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{path}:{reader.line_num}: {exc}") from exc
