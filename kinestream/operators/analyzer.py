@@ -52,7 +52,7 @@ from kinestream.operators.phases.squat_jump import SquatJump
 from kinestream.operators.pose import PoseSample, drawable_pose
 from kinestream.operators.quality import QualityTracker
 from kinestream.operators.smoothing import LocalQuadraticSmoother, half_window
-from kinestream.operators.view import UNRELIABLE, ViewTracker
+from kinestream.operators.view import TOE_STAND_LIFT, UNRELIABLE, ViewTracker
 from kinestream.sports import Sport
 
 LOST_AFTER_S: Final = 0.5
@@ -66,6 +66,14 @@ MAX_STANDING_DRIFT_M: Final = 0.30
 MOVED_AFTER_S: Final = 0.5
 """How long the athlete must stay away from the calibrated spot before it counts as moved
 (a drop jump's step off the box, seen through the smoothing lag, takes less)."""
+LEGS_FADE_PER_S: Final = 0.1
+LEGS_SMOOTHING_S: Final = 0.15
+LEG_SHARE: Final = 0.49
+"""Thigh plus shank, hip to ankle, as a share of standing height (Winter 2009). A size in
+body heights that must match the image (a toe stand's level) takes the larger of the
+athlete's height and the extended legs' length over this share, both at the calibrated
+scale: a scale taken from a stance that foreshortened the legs (a crouch filmed from the
+front) makes the first too small, legs not yet seen extended the second."""
 LOOKBACK_S: Final = 6.0
 LOOKBACK_FRAMES: Final = 1500
 LOOKBACK_REACH_M: Final = 0.5
@@ -152,6 +160,11 @@ class StreamAnalyzer(FrameOrder):
         self._seen_person = False
         self._flights = 0
         self._view = ViewTracker()
+        self._legs_px = 0.0
+        """The legs' length in the image as they were last seen extended (hip to ankle, its
+        recent maximum, fading by ``LEGS_FADE_PER_S``)."""
+        self._legs_seen_s = -math.inf
+        self._legs_smooth_px = 0.0
         self._without_standing = False
         self._tried_without_standing_s = -math.inf
 
@@ -373,6 +386,12 @@ class StreamAnalyzer(FrameOrder):
         assert cal is not None
         assert self._smoother is not None
         self._quality.visibility(body.visibility)
+        dt = max(time_s - self._legs_seen_s, 0.0)
+        share = 1.0 - math.exp(-dt / LEGS_SMOOTHING_S) if self._legs_smooth_px else 1.0
+        self._legs_smooth_px += share * (body.leg_length_px - self._legs_smooth_px)
+        fade = max(1.0 - LEGS_FADE_PER_S * dt, 0.0)
+        self._legs_px = max(self._legs_smooth_px, self._legs_px * fade)
+        self._legs_seen_s = time_s
         foot = cal.above_floor_m(body.foot_y_px)
         contact = cal.above_floor_m(body.contact_y_px)
         com = cal.height_m(body.com_y_px)
@@ -464,6 +483,10 @@ class StreamAnalyzer(FrameOrder):
             return
         _, foot, contact, com_raw, pose = self._pending.popleft()
         frame = Frame(seq, time_s, com, velocity, com_raw, foot, contact)
+        if self._machine.flight is not None:
+            lift = TOE_STAND_LIFT[self._view.view_at(time_s)]
+            legs_m = self._legs_px * self._machine.calibration.m_per_px / LEG_SHARE
+            self._machine.toe_stand_m = lift * max(self.config.athlete_height_m, legs_m)
         outputs = self._machine.update(frame)
         if seq > self._late_until_seq:  # the look-back's frames had theirs, idle
             payload: dict[str, Any] = {

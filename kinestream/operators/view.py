@@ -1,16 +1,20 @@
 """Which way the camera looks at the athlete: side, oblique or frontal (or rear).
 
 In a side view the left and right shoulders (and hips) overlap in the image; seen from the
-front or the back they are a shoulder width apart, about 0.9 of the trunk's length (Winter
-2009: biacromial breadth 0.259, shoulder to hip 0.288 of body height). The ratio of the
-mean of shoulder and hip width to the trunk length tells the view: below ``SIDE_MAX`` a
-side view, above ``FRONTAL_MIN`` a frontal (or rear) one, oblique in between. It is a
-running median over the last ``WINDOW`` frames, so a turn of the body between jumps shows.
+front or the back they are apart. MediaPipe puts them at the joint centres: from the front,
+shoulders 0.62 and hips 0.37 of the trunk's length apart, a ratio of their mean width to
+the trunk length of 0.50 (median over the demo clip's frontal hops, quartiles 0.44-0.53;
+side-on 0.1-0.2; ``bench/measure_frontal_feet.py``). Below ``SIDE_MAX`` a side view, above
+``FRONTAL_MIN`` a frontal (or rear) one (within about 35 degrees of facing the camera),
+oblique in between. It is a running median over the last ``WINDOW`` frames, so a turn of
+the body between jumps shows.
 
 What a view makes unreliable: flight time, jump height from it, takeoff and landing come
 from the feet's vertical motion and hold in every view. Depths, CoM rise and CoM velocities
 come from the segmental CoM, whose limbs are foreshortened when they point at the camera,
-and from a scale that assumes the athlete upright across the image.
+and from a scale that assumes the athlete upright across the image. What a view changes:
+from the front a pose model cannot see the foot's pitch, and the lowest foot landmark
+reads centimetres above the surface while the toes are on it (:data:`TOE_STAND_LIFT`).
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from typing import Final
 
 from kinestream.operators.pose import FloatArray, Landmark, PoseSample
 
-SIDE_MAX: Final = 0.3
-FRONTAL_MIN: Final = 0.6
+SIDE_MAX: Final = 0.2
+FRONTAL_MIN: Final = 0.4
 WINDOW: Final = 31
 MIN_VISIBILITY: Final = 0.3
 CHANGE_EVERY: Final = 8
@@ -40,6 +44,15 @@ UNRELIABLE: Final = {
     ),
 }
 """Per view, the metrics it makes unreliable."""
+TOE_STAND_LIFT: Final = {"side": 0.0, "oblique": 0.022, "frontal": 0.044}
+"""Per view, how high the lowest foot point (heels and toes merged over both feet) reads
+above the floor, in standing body heights, while the feet stand on their toes at a takeoff
+or a landing. From the side the foot's pitch shows and the toe landmark stays on the
+floor. From the front MediaPipe moves it with the ankle: by 0.76 of the ankle's rise as the
+heel comes up (median of 20 feet, ``bench/measure_frontal_feet.py``), and the ankle rises
+0.058 body heights with the heel 35 degrees up, so 0.044. At the demo clip's frontal
+contact frames it read 0.041 (median of 10, quartiles 0.036-0.047), the frame before the
+toes leave or after they land, lower than at those instants. Oblique: half."""
 _TRUNK: Final = [
     Landmark.LEFT_SHOULDER,
     Landmark.RIGHT_SHOULDER,

@@ -9,7 +9,7 @@ from typing import Final
 import numpy as np
 
 from kinestream.operators.pose import NUM_LANDMARKS, Landmark, PoseSample
-from kinestream.simulation.body import Array, Skeleton
+from kinestream.simulation.body import ANKLE_HEIGHT, Array, Skeleton
 from kinestream.simulation.noise import RealisticNoise
 
 
@@ -25,8 +25,10 @@ class Camera:
     times the noise).
 
     ``view`` ``frontal`` films the athlete from the front: left and right landmarks a body
-    width apart (Winter 2009 breadths), forward motion along the line of sight, heights as
-    from the side. ``tilt_follow`` makes it a handheld camera that tilts up with the
+    width apart (:data:`HALF_WIDTH`), forward motion along the line of sight, heights as
+    from the side, except the toe landmarks, which rise with the ankles by
+    ``FRONTAL_TOE_SHARE`` of their rise as the heels come up (as MediaPipe places them from
+    the front). ``tilt_follow`` makes it a handheld camera that tilts up with the
     jumper: every landmark moves down in the image by that share of the hips' rise above
     their first height (standing), lagging by ``TILT_LAG_S`` (a hand following what it
     sees).
@@ -51,11 +53,16 @@ class Camera:
 
 
 TILT_LAG_S: Final = 0.15
+FRONTAL_TOE_SHARE: Final = 0.76
+"""Seen from the front, MediaPipe's toe landmark (foot_index) rises with the ankle while the
+toes stay on the surface: by this share of the ankle's rise as the heel comes up (median of
+20 feet at the contact frames of the demo clip's frontal hops, quartiles 0.66-0.79,
+``bench/measure_frontal_feet.py``). The frontal view films it so."""
 HALF_WIDTH: Final = {
-    Landmark.LEFT_SHOULDER: 0.129,
+    Landmark.LEFT_SHOULDER: 0.089,
     Landmark.LEFT_ELBOW: 0.15,
     Landmark.LEFT_WRIST: 0.16,
-    Landmark.LEFT_HIP: 0.095,
+    Landmark.LEFT_HIP: 0.053,
     Landmark.LEFT_KNEE: 0.06,
     Landmark.LEFT_ANKLE: 0.06,
     Landmark.LEFT_HEEL: 0.06,
@@ -63,8 +70,10 @@ HALF_WIDTH: Final = {
     Landmark.LEFT_EAR: 0.045,
 }
 """Half the distance between a left landmark and its right twin seen from the front, in
-body heights (Winter 2009: biacromial 0.259, bi-iliac 0.191 of height), the right one's
-index following the left's; hands go with the wrist, eyes and mouth ``FACE_HALF_WIDTH``."""
+body heights: shoulders and hips where MediaPipe puts them (joint centres, 0.62 and 0.37 of
+the trunk's length apart on the demo clip's frontal hops, ``bench/measure_frontal_feet.py``),
+the limbs from Winter's (2009) breadths; the right one's index follows the left's; hands go
+with the wrist, eyes and mouth ``FACE_HALF_WIDTH``."""
 FACE_HALF_WIDTH: Final = 0.018
 
 
@@ -120,6 +129,8 @@ def film(
         px[..., 0] = camera.origin_x_px + _lateral_m(body_height_m) * camera.px_per_m
     else:
         px[..., 0] = camera.origin_x_px + world_landmarks[..., 0] * camera.px_per_m
+    if camera.view == "frontal":
+        world_landmarks = _toes_following_ankles(world_landmarks, body_height_m)
     px[..., 1] = camera.floor_y_px - world_landmarks[..., 1] * camera.px_per_m
     if camera.tilt_follow:
         px[..., 1] += camera.tilt_follow * camera.px_per_m * _lagged_rise(times, world_landmarks)
@@ -169,6 +180,20 @@ def film(
             )
         )
     return samples
+
+
+def _toes_following_ankles(world_landmarks: Array, body_height_m: float) -> Array:
+    """The landmarks with each toe raised by ``FRONTAL_TOE_SHARE`` of its ankle's rise
+    above the toe beyond a flat foot's (the heel's rise about the toes)."""
+    out = world_landmarks.copy()
+    for ankle, toe in (
+        (Landmark.LEFT_ANKLE, Landmark.LEFT_FOOT_INDEX),
+        (Landmark.RIGHT_ANKLE, Landmark.RIGHT_FOOT_INDEX),
+    ):
+        lift = world_landmarks[:, ankle, 1] - world_landmarks[:, toe, 1]
+        lift = np.maximum(lift - ANKLE_HEIGHT * body_height_m, 0.0)
+        out[:, toe, 1] += FRONTAL_TOE_SHARE * lift
+    return out
 
 
 def _lateral_m(body_height_m: float) -> Array:

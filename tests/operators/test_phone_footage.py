@@ -5,7 +5,9 @@ Ground truth is the simulator's exact takeoff and landing. Tolerances:
 
 * frontal view with phone timing at 30 fps: as test_lead_in's phone timing, flight time
   within 10 ms (a third of the nominal frame period) and jump height within 1.5 cm; the
-  feet's heights are the same from the front as from the side, only the widths change;
+  feet's heights are those seen from the side but for the toe landmark, which rises with
+  the ankle as MediaPipe places it from the front, and which the analysis times against
+  the level of a foot on its toes seen from the front;
 * handheld camera following 30 % of the jump: the floor moves in the image while the feet
   are in the air, where no landmark shows the camera's motion. The touchdown is found
   where the falling feet stop; the floor still moves between the last frame in the air
@@ -114,14 +116,18 @@ def test_noisy_feet_land_where_they_stop_under_a_tilting_camera(sport: Sport) ->
     noise. That noise sets the air threshold near 7 cm, so falling feet count as down that
     far above the surface, which the tilted camera shows up to 10 cm lower by then: a
     touchdown timed there came 2.5-2.8 frame periods early on 3 of these 10 CMJs (up to 4
-    on other seeds). The feet meet the surface where they stop falling: at most two landings
-    in ten more than a frame period off (a foot landmark's stray at the contact frame),
-    none by more than 3 (2.5 and 1.5 measured). One squat jump in ten is lost to a false
-    takeoff in its push-off (``rejected_flight``).
+    on other seeds). The feet meet the surface where they stop falling: at most three
+    landings in ten more than a frame period off, two by more than 1.5 and none by more
+    than 3 (measured: 1.14 and 2.64 on the CMJs, 1.22, 1.57 and 1.76 on the squat jumps: a
+    foot landmark's stray at the contact frame, and from the front the toe landmark, which
+    rises with the ankle, coming down through the toe stand's level while the camera still
+    tilts). A squat jump may be lost to a false takeoff in its push-off
+    (``rejected_flight``; none of these ten now).
     """
     off = instant_errors(sport, 60, HELD_OUT_SEEDS, "landing")
     assert len(off) >= len(HELD_OUT_SEEDS) - 1
-    assert sum(error > 1.0 for error in off) <= 2, off
+    assert sum(error > 1.0 for error in off) <= 3, off
+    assert sum(error > 1.5 for error in off) <= 2, off
     assert max(off) <= 3.0, off
 
 
@@ -137,6 +143,33 @@ def test_every_jump_of_the_phone_footage_is_found_once(sport: Sport) -> None:
         trial = filmed(HANDHELD, sport, 60, seed)
         found = session_errors(trial.reps, analyse(trial), 60)
         assert (len(found.takeoff_frames), found.extra) == (1, 0), seed
+
+
+@pytest.mark.parametrize("sport", JUMPS)
+def test_feet_seen_from_the_front_are_timed_at_the_toe_stand(sport: Sport) -> None:
+    """The phone footage at 30 fps, filmed from the front: the toe landmark rises with the
+    ankle as the heel comes up (``FRONTAL_TOE_SHARE`` of its rise, as MediaPipe places it),
+    so the lowest foot point reads some 0.044 body heights above the floor while the toes
+    are still on it. Timed by the feet leaving and reaching the surface, the takeoffs came
+    0.9-1.0 frame periods early and the landings 0.7-1.1 late (medians over seeds
+    9300-9339). Timed where the feet cross the toe stand's level (``TOE_STAND_LIFT``): both
+    medians within 0.4 of a frame period, at most three reps in ten more than a frame
+    period off at either instant, none by more than two (on these seeds 3, 0 and 0 CMJs,
+    drop and squat jumps; 2, 1 and 0 of 40 on seeds 9300-9339).
+    """
+    takeoffs: list[float] = []
+    landings: list[float] = []
+    for seed in range(9400, 9410):
+        trial = filmed(HANDHELD, sport, 30, seed)
+        found = session_errors(trial.reps, analyse(trial), 30)
+        takeoffs += found.takeoff_frames
+        landings += found.landing_frames
+    assert len(takeoffs) >= 9
+    assert abs(float(np.median(takeoffs))) <= 0.4, takeoffs
+    assert abs(float(np.median(landings))) <= 0.4, landings
+    off = [max(abs(t), abs(la)) for t, la in zip(takeoffs, landings, strict=True)]
+    assert sum(error > 1.0 for error in off) <= 3, off
+    assert max(off) <= 2.0, off
 
 
 def test_feet_that_stop_a_little_below_the_surface_land_there() -> None:

@@ -20,6 +20,7 @@ these, a machine makes at most ``MAX_PHASE_CHANGES_PER_S`` phase changes in any 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import operator
 from abc import ABC, abstractmethod
@@ -194,6 +195,10 @@ class JumpMachine(ABC):
     stance: deque[tuple[float, float]] | None = None
     stance_levels: list[float] | None = None
     """The stance's contact heights in order (its median is the surface's level)."""
+    toe_stand_m = 0.0
+    """How high the lowest foot landmark reads above the surface while the feet stand on
+    their toes, in the camera's view (:data:`~kinestream.operators.view.TOE_STAND_LIFT`);
+    the analyzer sets it."""
 
     def __init__(self, calibration: Calibration) -> None:
         self.calibration = calibration
@@ -677,6 +682,11 @@ class JumpMachine(ABC):
         gravity_ratio = -fit.acceleration_m_s2 / GRAVITY_M_S2
         if not 0.5 <= gravity_ratio <= 1.7:
             return None
+        takeoff_s, landing = self.toe_stand_instants(
+            flight.takeoff_s, landing, flight.ground_m, landing_ground
+        )
+        flight.takeoff_s = takeoff_s
+        flight_time = landing - flight.takeoff_s
         ballistic = abs(gravity_ratio - 1.0) <= 0.25
         climbed = landing_ground - flight.ground_m
         if ballistic and abs(fit.value(landing) - fit.value(flight.takeoff_s) - climbed) > (
@@ -704,6 +714,65 @@ class JumpMachine(ABC):
             "landing_time_s": landing,
         }
         return metrics, warnings, confidence
+
+    def toe_stand_instants(
+        self, takeoff_s: float, landing_s: float, left_m: float, landed_m: float
+    ) -> tuple[float, float]:
+        """The takeoff and landing, each moved to where the lowest foot point crossed
+        ``toe_stand_m`` above the flat feet's level, if that lies inside the flight found
+        and leaves at least ``MIN_FLIGHT_S``.
+
+        Where the camera cannot see the foot's pitch (from the front), the lowest foot
+        landmark reads that high while the toes are still on the surface at a takeoff, and
+        again when they touch it at a landing (a pose model moves the toe landmark with the
+        ankle, which the heel's rise lifts): feet seen below it may be on the surface. The
+        flat feet's level is the calibrated floor, where the athlete stood still, unless
+        the surface the feet left (``left_m``) or landed on (``landed_m``) reads farther
+        from it than the air threshold (a moved camera, another surface); between hops the
+        feet are seldom flat, and the surface followed on them reads high. Not where the
+        feet never rose above that level by more than the fit threshold (the landmark
+        noise's reach): too low a hop to time from it.
+        """
+        if self.toe_stand_m <= 0.0:
+            return takeoff_s, landing_s
+        left_m = 0.0 if 0.0 < left_m < self.air_threshold_m else left_m
+        landed_m = 0.0 if 0.0 < landed_m < self.air_threshold_m else landed_m
+        rise_level, fall_level = left_m + self.toe_stand_m, landed_m + self.toe_stand_m
+        frames = [f for f in self.history if f.foot_m == f.foot_m]  # not NaN
+        clear = [
+            f.foot_m - max(rise_level, fall_level)
+            for f in frames
+            if takeoff_s < f.time_s < landing_s
+        ]
+        if not clear or max(clear) <= self.fit_threshold_m:
+            return takeoff_s, landing_s  # a hop too low to show above the toe stand
+        up = down = None
+        for k, (a, b) in enumerate(itertools.pairwise(frames)):
+            if not (a.time_s < landing_s and b.time_s > takeoff_s):
+                continue
+            if up is None and a.foot_m <= rise_level < b.foot_m:
+                air = [f for f in frames[k + 1 :] if f.time_s - b.time_s <= FIT_WINDOW_S]
+                up = ballistic_crossing(
+                    [f.time_s for f in air],
+                    [f.foot_m - rise_level for f in air],
+                    a.time_s,
+                    a.foot_m - rise_level,
+                    rising=True,
+                )
+            if a.foot_m > fall_level >= b.foot_m:
+                air = [f for f in frames[: k + 1] if a.time_s - f.time_s <= FIT_WINDOW_S]
+                down = ballistic_crossing(
+                    [f.time_s for f in air],
+                    [f.foot_m - fall_level for f in air],
+                    b.time_s,
+                    b.foot_m - fall_level,
+                    rising=False,
+                )
+        new_takeoff = takeoff_s if up is None else max(takeoff_s, up)
+        new_landing = landing_s if down is None else min(landing_s, down)
+        if new_landing - new_takeoff < MIN_FLIGHT_S:
+            return takeoff_s, landing_s
+        return new_takeoff, new_landing
 
     def mirrored_takeoff(self, takeoff_s: float, landing_s: float, fit: ParabolaFit) -> float:
         """The feet's ``takeoff_s``, or the CoM parabola's mirror of the landing where the
