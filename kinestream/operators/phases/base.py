@@ -752,22 +752,10 @@ class JumpMachine(ABC):
                 continue
             if up is None and a.foot_m <= rise_level < b.foot_m:
                 air = [f for f in frames[k + 1 :] if f.time_s - b.time_s <= FIT_WINDOW_S]
-                up = ballistic_crossing(
-                    [f.time_s for f in air],
-                    [f.foot_m - rise_level for f in air],
-                    a.time_s,
-                    a.foot_m - rise_level,
-                    rising=True,
-                )
+                up = level_crossing(air, a, rise_level, rising=True)
             if a.foot_m > fall_level >= b.foot_m:
                 air = [f for f in frames[: k + 1] if a.time_s - f.time_s <= FIT_WINDOW_S]
-                down = ballistic_crossing(
-                    [f.time_s for f in air],
-                    [f.foot_m - fall_level for f in air],
-                    b.time_s,
-                    b.foot_m - fall_level,
-                    rising=False,
-                )
+                down = level_crossing(air, b, fall_level, rising=False)
         new_takeoff = takeoff_s if up is None else max(takeoff_s, up)
         new_landing = landing_s if down is None else min(landing_s, down)
         if new_landing - new_takeoff < MIN_FLIGHT_S:
@@ -891,6 +879,19 @@ class JumpMachine(ABC):
     def metric_frames(self, start_s: float, end_s: float) -> list[Frame]:
         """History frames in [start_s, end_s]."""
         return [f for f in self.history if start_s <= f.time_s <= end_s]
+
+
+def level_crossing(air: list[Frame], ground: Frame, level_m: float, rising: bool) -> float:
+    """When the lowest foot point crossed ``level_m`` between the frame ``ground`` below it
+    and the frames ``air`` above it, along a ballistic path through those
+    (:func:`~kinestream.operators.ballistics.ballistic_crossing`)."""
+    return ballistic_crossing(
+        [f.time_s for f in air],
+        [f.foot_m - level_m for f in air],
+        ground.time_s,
+        ground.foot_m - level_m,
+        rising=rising,
+    )
 
 
 def finite(value: float) -> float | None:
