@@ -116,9 +116,9 @@ def test_the_frontal_hops_are_timed_against_the_toe_stand(demo_run: Run) -> None
     body heights up while the toes are still on the box. Timed as if that showed the feet
     leaving and reaching it, the flights came out 22-100 ms long against the labels (mean
     +74 ms, jump heights up to twice the truth's). Timed against the toe stand's level from
-    the front: the mean flight error within a frame period, 33 ms (+20 ms measured), every
-    hop found with its takeoff and landing within two frames of the labels (within one at
-    both for 4 of the 5 measured), and each rep reports the frontal view.
+    the front: the mean flight error within a frame period, 33 ms (+5 ms measured, each
+    within 47 ms), every hop found with its takeoff and landing within two frames of the
+    labels (all five within one measured), and each rep reports the frontal view.
     """
     times = [s.timestamp_s for s in demo_run.samples]
     detected = detected_reps(demo_run.events)

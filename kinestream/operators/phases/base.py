@@ -729,23 +729,22 @@ class JumpMachine(ABC):
         flat feet's level is the calibrated floor, where the athlete stood still, unless
         the surface the feet left (``left_m``) or landed on (``landed_m``) reads farther
         from it than the air threshold (a moved camera, another surface); between hops the
-        feet are seldom flat, and the surface followed on them reads high. Not where the
-        feet never rose above that level by more than the fit threshold (the landmark
-        noise's reach): too low a hop to time from it.
+        feet are seldom flat, and the surface followed on them reads high. A level is never
+        taken higher than the fit threshold (the landmark noise's reach) below the feet's
+        highest point in the flight: the feet of a hop too low to rise clear of the toe
+        stand are timed nearer where they were seen to leave and land.
         """
         if self.toe_stand_m <= 0.0:
             return takeoff_s, landing_s
         left_m = 0.0 if 0.0 < left_m < self.air_threshold_m else left_m
         landed_m = 0.0 if 0.0 < landed_m < self.air_threshold_m else landed_m
-        rise_level, fall_level = left_m + self.toe_stand_m, landed_m + self.toe_stand_m
         frames = [f for f in self.history if f.foot_m == f.foot_m]  # not NaN
-        clear = [
-            f.foot_m - max(rise_level, fall_level)
-            for f in frames
-            if takeoff_s < f.time_s < landing_s
-        ]
-        if not clear or max(clear) <= self.fit_threshold_m:
-            return takeoff_s, landing_s  # a hop too low to show above the toe stand
+        peak = max((f.foot_m for f in frames if takeoff_s < f.time_s < landing_s), default=None)
+        if peak is None:
+            return takeoff_s, landing_s
+        top = peak - self.fit_threshold_m
+        rise_level = min(left_m + self.toe_stand_m, top)
+        fall_level = min(landed_m + self.toe_stand_m, top)
         up = down = None
         for k, (a, b) in enumerate(itertools.pairwise(frames)):
             if not (a.time_s < landing_s and b.time_s > takeoff_s):
