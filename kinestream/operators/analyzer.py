@@ -386,12 +386,14 @@ class StreamAnalyzer(FrameOrder):
         assert cal is not None
         assert self._smoother is not None
         self._quality.visibility(body.visibility)
+        legs, smooth = body.leg_length_px, self._legs_smooth_px
         dt = max(time_s - self._legs_seen_s, 0.0)
-        share = 1.0 - math.exp(-dt / LEGS_SMOOTHING_S) if self._legs_smooth_px else 1.0
-        self._legs_smooth_px += share * (body.leg_length_px - self._legs_smooth_px)
-        fade = max(1.0 - LEGS_FADE_PER_S * dt, 0.0)
-        self._legs_px = max(self._legs_smooth_px, self._legs_px * fade)
         self._legs_seen_s = time_s
+        if dt < LEGS_SMOOTHING_S and smooth:  # a first-order low-pass, then a fading maximum
+            legs = smooth + (legs - smooth) * dt / LEGS_SMOOTHING_S
+        self._legs_smooth_px = legs
+        faded = self._legs_px * (1.0 - LEGS_FADE_PER_S * dt) if dt < 1.0 / LEGS_FADE_PER_S else 0.0
+        self._legs_px = legs if legs > faded else faded
         foot = cal.above_floor_m(body.foot_y_px)
         contact = cal.above_floor_m(body.contact_y_px)
         com = cal.height_m(body.com_y_px)
