@@ -67,7 +67,9 @@ MOVED_AFTER_S: Final = 0.5
 """How long the athlete must stay away from the calibrated spot before it counts as moved
 (a drop jump's step off the box, seen through the smoothing lag, takes less)."""
 LEGS_FADE_PER_S: Final = 0.1
+"""How fast the legs' length last seen extended is forgotten, as a share per second."""
 LEGS_SMOOTHING_S: Final = 0.15
+"""Time constant of the low-pass on the legs' length, against landmark jitter."""
 LEG_SHARE: Final = 0.49
 """Thigh plus shank, hip to ankle, as a share of standing height (Winter 2009). A size in
 body heights that must match the image (a toe stand's level) takes the larger of the

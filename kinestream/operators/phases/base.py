@@ -727,12 +727,12 @@ class JumpMachine(ABC):
         again when they touch it at a landing (a pose model moves the toe landmark with the
         ankle, which the heel's rise lifts): feet seen below it may be on the surface. The
         flat feet's level is the calibrated floor, where the athlete stood still, unless
-        the surface the feet left (``left_m``) or landed on (``landed_m``) reads farther
-        from it than the air threshold (a moved camera, another surface); between hops the
-        feet are seldom flat, and the surface followed on them reads high. A level is never
-        taken higher than the fit threshold (the landmark noise's reach) below the feet's
-        highest point in the flight: the feet of a hop too low to rise clear of the toe
-        stand are timed nearer where they were seen to leave and land.
+        the surface the feet left (``left_m``) or landed on (``landed_m``) reads lower (a
+        camera that tilted) or higher by more than the air threshold (another surface);
+        between hops the feet are seldom flat, and the surface followed on them reads high.
+        A level is never taken higher than the fit threshold (the landmark noise's reach)
+        below the feet's highest point in the flight: the feet of a hop too low to rise
+        clear of the toe stand are timed nearer where they were seen to leave and land.
         """
         if self.toe_stand_m <= 0.0:
             return takeoff_s, landing_s
