@@ -24,47 +24,44 @@ from typing import Final
 import numpy as np
 
 from bench.bench_footage import read_labels
-from bench.measure_landmark_noise import DEMO_CLIP, Track, athlete_track
+from bench.measure_landmark_noise import DEMO_CLIP, Array, Track, athlete_track
 from kinestream.operators.pose import Landmark
 from kinestream.operators.view import width_ratios
 
 LABELS: Final = Path(__file__).resolve().parents[1] / "examples" / "footage" / "labels.csv"
 FLAT_SEARCH_S: Final = 0.5
 FEET: Final = {
-    "left": (Landmark.LEFT_ANKLE, Landmark.LEFT_FOOT_INDEX, Landmark.LEFT_HEEL),
-    "right": (Landmark.RIGHT_ANKLE, Landmark.RIGHT_FOOT_INDEX, Landmark.RIGHT_HEEL),
+    "left": (Landmark.LEFT_ANKLE, Landmark.LEFT_FOOT_INDEX),
+    "right": (Landmark.RIGHT_ANKLE, Landmark.RIGHT_FOOT_INDEX),
 }
 
 
-def rises(track: Track, frame: int, after: bool) -> dict[str, tuple[float, float]]:
-    """Per foot, the ankle's and the toe landmark's rise in pixels
-    at clip frame ``frame`` above their lowest rows in the ``FLAT_SEARCH_S`` before it (or
-    ``after`` it)."""
+def rise_px(track: Track, rows: Array, frame: int, after: bool) -> float:
+    """How far above its lowest image row in the ``FLAT_SEARCH_S`` before clip frame
+    ``frame`` (or ``after`` it) a point whose row on each track frame is ``rows`` stands at
+    that frame, in pixels."""
     i = frame - track.first_frame
     span = max(1, round(FLAT_SEARCH_S * track.fps))
     window = slice(i + 1, i + 1 + span) if after else slice(max(0, i - span), i)
+    return float(rows[window].max() - rows[i])
+
+
+def rises(track: Track, frame: int, after: bool) -> dict[str, tuple[float, float]]:
+    """Per foot, the ankle's and the toe landmark's :func:`rise_px`."""
     y = track.xy[:, :, 1]
-    out = {}
-    for side, (ankle, toe, _) in FEET.items():
-        out[side] = (
-            float(y[window, ankle].max() - y[i, ankle]),
-            float(y[window, toe].max() - y[i, toe]),
-        )
-    return out
+    return {
+        side: (rise_px(track, y[:, ankle], frame, after), rise_px(track, y[:, toe], frame, after))
+        for side, (ankle, toe) in FEET.items()
+    }
 
 
 def lowest_point_rise(track: Track, frame: int, after: bool) -> float:
-    """The rise in pixels at clip frame ``frame`` of the lowest foot point as the analysis
-    takes it (heels and toes each merged over both feet, the lower of the two) above its
-    lowest row in the ``FLAT_SEARCH_S`` before it (or ``after`` it)."""
-    i = frame - track.first_frame
-    span = max(1, round(FLAT_SEARCH_S * track.fps))
-    window = slice(i + 1, i + 1 + span) if after else slice(max(0, i - span), i)
+    """:func:`rise_px` of the lowest foot point as the analysis takes it (heels and toes
+    each merged over both feet, the lower of the two)."""
     y = track.xy[:, :, 1]
     heel = 0.5 * (y[:, Landmark.LEFT_HEEL] + y[:, Landmark.RIGHT_HEEL])
     toe = 0.5 * (y[:, Landmark.LEFT_FOOT_INDEX] + y[:, Landmark.RIGHT_FOOT_INDEX])
-    lowest = np.fmax(heel, toe)
-    return float(lowest[window].max() - lowest[i])
+    return rise_px(track, np.fmax(heel, toe), frame, after)
 
 
 def trunk_ratios(track: Track, frames: range) -> list[float]:

@@ -24,11 +24,10 @@ from bench.bench_footage import (
 )
 from kinestream.connectors.video import read_frames
 from kinestream.events import AnalysisEvent
+from tests.bench.test_bench_footage import FPS, TIMES
+from tests.bench.test_bench_footage import LABEL as HOP
 from tests.footage import DEMO_CLIP, footage
 
-FPS = 30.0
-TIMES = [k / FPS for k in range(100)]
-HOP = Label("clip.mp4", "cmj", FPS, takeoff_frame=30, landing_frame=45, notes="")
 SECOND = Label("clip.mp4", "cmj", FPS, takeoff_frame=70, landing_frame=80, notes="")
 
 
