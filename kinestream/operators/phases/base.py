@@ -728,16 +728,18 @@ class JumpMachine(ABC):
         ankle, which the heel's rise lifts): feet seen below it may be on the surface. The
         flat feet's level is the calibrated floor, where the athlete stood still, unless
         the surface the feet left (``left_m``) or landed on (``landed_m``) reads lower (a
-        camera that tilted) or higher by more than the air threshold (another surface);
-        between hops the feet are seldom flat, and the surface followed on them reads high.
+        camera that tilted) or higher by more than the toe stand and the air threshold
+        together (another surface): between hops the heels seldom come down, and the
+        surface followed on the feet reads up to the toe stand's height above the floor.
         A level is never taken higher than the fit threshold (the landmark noise's reach)
         below the feet's highest point in the flight: the feet of a hop too low to rise
         clear of the toe stand are timed nearer where they were seen to leave and land.
         """
         if self.toe_stand_m <= 0.0:
             return takeoff_s, landing_s
-        left_m = 0.0 if 0.0 < left_m < self.air_threshold_m else left_m
-        landed_m = 0.0 if 0.0 < landed_m < self.air_threshold_m else landed_m
+        same = self.air_threshold_m + self.toe_stand_m
+        left_m = 0.0 if 0.0 < left_m < same else left_m
+        landed_m = 0.0 if 0.0 < landed_m < same else landed_m
         frames = [f for f in self.history if f.foot_m == f.foot_m]  # not NaN
         peak = max((f.foot_m for f in frames if takeoff_s < f.time_s < landing_s), default=None)
         if peak is None:
