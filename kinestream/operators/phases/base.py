@@ -23,6 +23,7 @@ import bisect
 import itertools
 import math
 import operator
+import statistics
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ PUSH_OFF_SLACK_S: Final = 0.05
 half window (40 ms) spreads the velocity's peak at the end of the push-off around it."""
 FELL_SPEED_M_S: Final = 1.0
 STOPPED_SPEED_M_S: Final = 0.4
+SUPPORTED_S: Final = 0.1
 MAX_PHASE_CHANGES_PER_S: Final = 12
 TAKEOFF_COM_DROP_M: Final = 0.10
 """The feet leave the surface with the legs extended, the CoM at standing height or above
@@ -152,6 +154,11 @@ class FlightRecord:
     ground_m: float = 0.0
     down_s: float | None = None
     """The first of the frames that showed the feet back on the surface."""
+
+    def keep_until(self, time_s: float) -> None:
+        """Forget the CoM samples after ``time_s`` (the body was supported by then)."""
+        kept = bisect.bisect_right(self.times, time_s)
+        del self.times[kept:], self.com[kept:]
 
 
 @dataclass
@@ -297,6 +304,31 @@ class JumpMachine(ABC):
             return False
         fell = self.foot_speed(ago_s=FOOT_SPEED_WINDOW_S) < -FELL_SPEED_M_S
         return fell and abs(self.foot_speed()) < STOPPED_SPEED_M_S
+
+    def supported_since(self, frames: list[Frame]) -> int | None:
+        """Where the body stopped falling in a flight whose feet read no surface: after a
+        fall faster than ``FELL_SPEED_M_S`` / 2, the CoM fell no faster from frame to frame
+        for ``SUPPORTED_S`` (free fall would have added 1 m/s). Nothing slows a fall in the
+        air, so the feet are down on a surface that reads higher (the athlete landed
+        farther from the camera, or the camera tilted). The index of the fastest fall
+        before that (about the touchdown); ``None`` while the body may still be in the air.
+        """
+        assert self.flight is not None
+        now = frames[-1].time_s
+        k = len(frames) - 1
+        while k > 0 and now - frames[k - 1].time_s <= SUPPORTED_S + 1e-9:
+            if frames[k].velocity_m_s < frames[k - 1].velocity_m_s:
+                return None
+            k -= 1
+        if now - frames[k].time_s < SUPPORTED_S - 0.5 / self.calibration.fps:
+            return None
+        airborne = [i for i in range(k + 1) if frames[i].time_s > self.flight.takeoff_s]
+        if not airborne:
+            return None
+        fastest = min(airborne, key=lambda i: frames[i].velocity_m_s)
+        if frames[fastest].velocity_m_s > -0.5 * FELL_SPEED_M_S:
+            return None
+        return fastest
 
     def clearance(self, frame: Frame) -> float:
         """Lowest foot point above the take-off surface."""
@@ -817,9 +849,23 @@ class JumpMachine(ABC):
             frames = list(self.history)
             halt = self.halted(frames, len(frames) - 1, self.flight.ground_m)
             if halt is None or frames[halt].foot_m <= frames[halt - 1].foot_m:
-                if not self.stopped_near():
-                    return None
-                self.ground_m = 0.5 * (prev.foot_m + last.foot_m)
+                if self.stopped_near():
+                    self.ground_m = 0.5 * (prev.foot_m + last.foot_m)
+                else:
+                    supported = self.supported_since(frames)
+                    if supported is None:
+                        return None
+                    down_s = frames[supported].time_s + SUPPORTED_S + 1e-9
+                    feet = [
+                        f.foot_m
+                        for f in frames[supported:]
+                        if f.foot_m == f.foot_m and f.time_s <= down_s
+                    ]
+                    if not feet:
+                        return None
+                    self.ground_m = statistics.median(feet)
+                    self.flight.keep_until(frames[supported].time_s)
+                    self.flight.down_s = frames[supported + 1].time_s
         else:
             # Still falling: the feet have not met a surface yet, whatever its level reads (a
             # camera that tilted up with the jump shows the floor lower now, and noisy feet
