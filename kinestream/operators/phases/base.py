@@ -305,6 +305,13 @@ class JumpMachine(ABC):
         fell = self.foot_speed(ago_s=FOOT_SPEED_WINDOW_S) < -FELL_SPEED_M_S
         return fell and abs(self.foot_speed()) < STOPPED_SPEED_M_S
 
+    def free_falling(self) -> bool:
+        """The CoM's velocity fell by more than half of ``g`` over the last frame step:
+        nothing holds the body up (feet that seem to stop then are a landmark's noise)."""
+        prev, last = self.history[-2], self.history[-1]
+        dt = last.time_s - prev.time_s
+        return last.velocity_m_s - prev.velocity_m_s < -0.5 * GRAVITY_M_S2 * dt
+
     def supported_since(self, frames: list[Frame]) -> int | None:
         """Where the body stopped falling in a flight whose feet read no surface: after a
         fall faster than ``FELL_SPEED_M_S`` / 2, the CoM fell no faster from frame to frame
@@ -849,7 +856,7 @@ class JumpMachine(ABC):
             frames = list(self.history)
             halt = self.halted(frames, len(frames) - 1, self.flight.ground_m)
             if halt is None or frames[halt].foot_m <= frames[halt - 1].foot_m:
-                if self.stopped_near():
+                if self.stopped_near() and not self.free_falling():
                     self.ground_m = 0.5 * (prev.foot_m + last.foot_m)
                 else:
                     supported = self.supported_since(frames)
