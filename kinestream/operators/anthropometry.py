@@ -29,6 +29,17 @@ MIN_VISIBILITY: Final = 0.5
 EYE_HEIGHT_RATIO: Final = 0.936
 FLAT_FOOT: Final = 0.02
 """Heel and toe within this share of the leg length of each other: the foot is flat."""
+STRAY_DOUBT: Final = 0.2
+FEET_APART: Final = (0.15, 0.3)
+"""A pose model's stray leg: left and right heels (or toes) apart in height by this share
+of the leg length (13 to 26 cm for a 1.75 m athlete, six to twelve times the landmarks'
+noise), the higher one seen less surely than the lower one by ``STRAY_DOUBT`` of
+visibility or more (MediaPipe's measured strays: 0.1-0.3 body heights, the leg's
+visibility falling to 0.1-0.7). The lowest foot point moves from the visibility-weighted
+mean, which would follow the stray a good way, to the lower one across the range, without
+a step (a step across a threshold made a false flight as a stray's size crossed it).
+Feet apart and seen alike keep the mean: on real footage MediaPipe's unsettled first
+frames of a track put a leg far up at full visibility, and a foot leading in a hop."""
 
 _PAIRS: Final = np.array(
     [
@@ -62,6 +73,7 @@ _COM_WEIGHTS[ANKLE] += 2 * 0.0465 * 0.433 + 2 * 0.0145 / 3
 _COM_WEIGHTS[[HEEL, TOE]] += 2 * 0.0145 / 3
 _PAIR_ROWS: Final = _PAIRS.reshape(-1)
 _CORE: Final = [SHOULDER, HIP, KNEE, ANKLE]
+_FEET: Final = [HEEL, TOE]
 _FALLBACKS: Final = ((ELBOW, SHOULDER), (WRIST, ELBOW), (HEEL, ANKLE), (TOE, ANKLE))
 """A limb end out of view is taken where its segment starts (its segment mass stays)."""
 
@@ -219,13 +231,27 @@ def _measure_arrays(landmarks: FloatArray, size: FloatArray) -> list[list[Any]]:
     # Not a matrix product: BLAS rounds by batch size, and a frame's result must not.
     com = (xy * _COM_WEIGHTS[:, None]).sum(axis=1)
     y = xy[:, :, 1]
-    heel = np.where(seen[:, HEEL], y[:, HEEL], np.nan)
-    toe = np.where(seen[:, TOE], y[:, TOE], np.nan)
-    foot = np.fmax(heel, toe)
-    eye = np.where(seen[:, EYE], y[:, EYE], np.where(seen[:, EAR], y[:, EAR], np.nan))
     thigh = xy[:, HIP] - xy[:, KNEE]
     shank = xy[:, KNEE] - xy[:, ANKLE]
     leg = np.hypot(thigh[:, 0], thigh[:, 1]) + np.hypot(shank[:, 0], shank[:, 1])
+    # A stray leg (FEET_APART): the lower heel or toe, not the pair's mean.
+    sides = rows[:, :, 1].reshape(n, 10, 2)[:, _FEET] * size[:, 1, None, None]
+    sure = weight[:, _FEET]
+    left_lower = sides[:, :, 0] >= sides[:, :, 1]
+    doubt = STRAY_DOUBT
+    stray = np.where(
+        left_lower, sure[:, :, 1] < sure[:, :, 0] - doubt, sure[:, :, 0] < sure[:, :, 1] - doubt
+    )
+    apart = np.abs(sides[:, :, 0] - sides[:, :, 1]) / leg[:, None]
+    near, far = FEET_APART
+    share = np.where(
+        stray & (sure > 0).all(axis=2), np.clip((apart - near) / (far - near), 0.0, 1.0), 0.0
+    )
+    feet = y[:, _FEET] + share * (sides.max(axis=2) - y[:, _FEET])
+    heel = np.where(seen[:, HEEL], feet[:, 0], np.nan)
+    toe = np.where(seen[:, TOE], feet[:, 1], np.nan)
+    foot = np.fmax(heel, toe)
+    eye = np.where(seen[:, EYE], y[:, EYE], np.where(seen[:, EAR], y[:, EAR], np.nan))
     flat = np.abs(heel - toe) < FLAT_FOOT * leg  # False where either is unseen (NaN)
     contact = np.where(flat, 0.5 * (heel + toe), foot)
     core_vis = total[:, _CORE].sum(axis=1) / (2.0 * len(_CORE))

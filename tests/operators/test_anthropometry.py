@@ -20,8 +20,10 @@ from kinestream.operators.anthropometry import (
     measure_batch,
     measure_samples,
 )
-from kinestream.operators.pose import PoseSample
+from kinestream.operators.pose import Landmark, PoseSample
 from kinestream.operators.view import width_ratio
+from kinestream.simulation.camera import Camera
+from kinestream.simulation.scenarios import quiet_standing
 
 # Winter (2009): segment, mass fraction of the body, proximal and distal point, CoM location
 # from the proximal end as a fraction of the segment length; bilateral segments count twice.
@@ -85,10 +87,23 @@ def reference(sample: PoseSample) -> BodyMeasurement | None:
             com[c] += count * mass * (p + along * (d - p))
     for c in (0, 1):
         com[c] += 2 * FOOT_MASS * (point["heel"][c] + point["ankle"][c] + point["toe"][c]) / 3
-    feet = [point[f][1] for f in ("heel", "toe") if f in seen]
+    leg = math.dist(point["hip"], point["knee"]) + math.dist(point["knee"], point["ankle"])
+
+    def lower_if_apart(name: str) -> float:
+        # Left and right 0.15 to 0.3 of the leg apart in height, the higher one 0.2 less
+        # visible: from the mean to the lower one.
+        assert sample.landmarks is not None
+        sides = [float(sample.landmarks[i, 1]) * size[1] for i in LANDMARKS[name]]
+        seen = [float(sample.landmarks[i, 3]) for i in LANDMARKS[name]]
+        lower = 0 if sides[0] >= sides[1] else 1
+        if min(seen) < 0.5 or seen[1 - lower] >= seen[lower] - 0.2:
+            return point[name][1]
+        share = min(max((abs(sides[0] - sides[1]) / leg - 0.15) / 0.15, 0.0), 1.0)
+        return point[name][1] + share * (sides[lower] - point[name][1])
+
+    feet = [lower_if_apart(f) for f in ("heel", "toe") if f in seen]
     foot = max(feet) if feet else math.nan
     eye = point["eye"][1] if "eye" in seen else point["ear"][1] if "ear" in seen else math.nan
-    leg = math.dist(point["hip"], point["knee"]) + math.dist(point["knee"], point["ankle"])
     contact = foot
     if len(feet) == 2 and abs(feet[0] - feet[1]) < 0.02 * leg:
         contact = (feet[0] + feet[1]) / 2
@@ -167,3 +182,39 @@ def test_an_empty_batch_and_a_batch_without_people() -> None:
     assert measure_batch([]) == []
     nobody = PoseSample(0, 0.0, 640, 480, None)
     assert measure_batch([nobody, nobody]) == [None, None]
+
+
+RIGHT_LEG = [
+    Landmark.RIGHT_KNEE,
+    Landmark.RIGHT_ANKLE,
+    Landmark.RIGHT_HEEL,
+    Landmark.RIGHT_FOOT_INDEX,
+]
+
+
+@pytest.mark.parametrize("lift_bh", [0.0, 0.05, 0.15, 0.25])
+@pytest.mark.parametrize("visibility", [0.6, 0.95])
+def test_a_stray_leg_leaves_the_lowest_foot_point_on_the_floor(
+    lift_bh: float, visibility: float
+) -> None:
+    """One leg's landmarks lifted by ``lift_bh`` body heights at ``visibility`` (the planted
+    one's about 1): seen less surely (a pose model's stray leg), from 0.3 leg lengths
+    apart (0.15 body heights) the lowest foot point stays on the planted foot within a
+    pixel; nearer, or seen as surely, the feet merge by visibility as before."""
+    trial = quiet_standing(1.0, Camera(noise_px=0.0), seed=1)
+    sample = trial.samples[10]
+    assert sample.landmarks is not None
+    planted = measure(sample)
+    assert planted is not None
+    landmarks = sample.landmarks.copy()
+    height_px = trial.athlete_height_m * trial.camera.px_per_m
+    landmarks[RIGHT_LEG, 1] -= lift_bh * height_px / sample.image_height
+    landmarks[RIGHT_LEG, 3] = visibility
+    lifted = measure(PoseSample(0, 0.0, sample.image_width, sample.image_height, landmarks))
+    assert lifted is not None
+    if lift_bh >= 0.15 and visibility < 0.7:
+        assert lifted.foot_y_px == pytest.approx(planted.foot_y_px, abs=1.0)
+    else:
+        left = float(landmarks[Landmark.LEFT_HEEL, 3])
+        merged = planted.foot_y_px - visibility / (left + visibility) * lift_bh * height_px
+        assert lifted.foot_y_px == pytest.approx(merged, abs=1.0)
