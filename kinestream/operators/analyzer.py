@@ -95,8 +95,8 @@ NO_REPS: Final = {
     "no_jump_seen": "the feet never left the ground in a way that could be a jump",
     "flight_rejected": "the feet left the ground, but no flight followed gravity or lasted "
     "a plausible time (see the quality warnings)",
-    "ended_in_flight": "the stream ended with the athlete in the air or just landed, before "
-    "the landing could be confirmed; keep recording until at least 0.1 s after the landing",
+    "ended_in_flight": "the stream ended with the athlete in the air, the feet not seen back "
+    "on the surface; keep recording until at least 0.1 s after the landing",
 }
 """Why a session ended without repetitions: reason code and message of its summary."""
 
@@ -210,6 +210,9 @@ class StreamAnalyzer(FrameOrder):
                 self._on_frame(tag, time_s, value, slope)
         seq = self.last_seq if self.last_seq is not None else 0
         time_s = self.last_time_s if self.last_time_s is not None else 0.0
+        if self._machine is not None:
+            for output in self._machine.end_of_input():
+                self._output(seq, time_s, output)
         in_flight = self._machine is not None and self._machine.flight is not None
         if in_flight:
             self._warn(seq, time_s, "ended_in_flight", NO_REPS["ended_in_flight"])

@@ -130,10 +130,10 @@ def test_standing_without_a_jump_says_so() -> None:
 
 
 @pytest.mark.parametrize("sport", JUMPS)
-@pytest.mark.parametrize("after_landing_s", [-0.15, 0.0])
+@pytest.mark.parametrize("after_landing_s", [-0.15, -0.05])
 def test_a_stream_that_ends_in_the_air_says_so(sport: Sport, after_landing_s: float) -> None:
-    """A recording stopped in the flight, or on the landing frame (a landing is confirmed
-    by the frames after it), gives no rep and says why, with standing before it or none."""
+    """A recording stopped in the flight, its last frame showing the feet still above the
+    surface, gives no rep and says why, with standing before it or none."""
     for lead_in_s in (1.2, 0.0):
         trial = with_lead_in(session(sport, 30, SEED), SEED, lead_in_s)
         end_s = trial.reps[0].landing_s + after_landing_s
@@ -144,6 +144,31 @@ def test_a_stream_that_ends_in_the_air_says_so(sport: Sport, after_landing_s: fl
         assert payload["no_reps_reason"] == "ended_in_flight"
         codes = [e.payload["code"] for e in events if e.event_type == "quality_warning"]
         assert "ended_in_flight" in codes
+
+
+@pytest.mark.parametrize("sport", JUMPS)
+def test_a_stream_that_ends_on_the_landing_frame_gives_the_jump(sport: Sport) -> None:
+    """Stopped on the landing (its last frame within a frame period after the touchdown):
+    that frame shows the feet at the surface, where two frames confirm a landing when more
+    follow. The rep is given, marked ``ended_at_landing``, both instants within a quarter
+    of a frame period as any at 30 fps. Where the last frame still reads the feet above the
+    air threshold, the session ends ``ended_in_flight`` instead (the CMJ of this seed, its
+    last frame half a frame period before the touchdown)."""
+    for after_landing_s in (0.0, 0.02):
+        trial = with_lead_in(session(sport, 30, SEED), SEED, 0.6)
+        truth = trial.reps[0]
+        end_s = truth.landing_s + after_landing_s
+        trial = replace(trial, samples=[s for s in trial.samples if s.timestamp_s <= end_s])
+        events = analyse(trial)
+        found = [e.payload for e in events if e.event_type == "rep_complete"]
+        if not found:
+            assert summary(events)["no_reps_reason"] == "ended_in_flight"
+            assert after_landing_s == 0.0
+            continue
+        assert "ended_at_landing" in found[0]["quality"]["warnings"]
+        metrics = found[0]["metrics"]
+        assert metrics["takeoff_time_s"] == pytest.approx(truth.takeoff_s, abs=0.25 / 30)
+        assert metrics["landing_time_s"] == pytest.approx(truth.landing_s, abs=0.25 / 30)
 
 
 def test_a_stream_that_ends_soon_after_the_landing_gives_the_jump() -> None:

@@ -202,6 +202,8 @@ class JumpMachine(ABC):
     stance: deque[tuple[float, float]] | None = None
     stance_levels: list[float] | None = None
     """The stance's contact heights in order (its median is the surface's level)."""
+    ending = False
+    """The input has ended (:meth:`end_of_input` is deciding on its last frame)."""
     toe_stand_m = 0.0
     """How high the lowest foot landmark reads above the surface while the feet stand on
     their toes, in the camera's view (:data:`~kinestream.operators.view.TOE_STAND_LIFT`);
@@ -377,7 +379,10 @@ class JumpMachine(ABC):
         )
 
     def grounded(self) -> bool:
-        """Both of the last two frames show a foot on the surface."""
+        """Both of the last two frames show a foot on the surface (the last one, once the
+        input has ended: :meth:`end_of_input`)."""
+        if self.ending and self.history:
+            return self.clearance(self.history[-1]) < self.air_threshold_m
         if len(self.history) < 2:
             return False
         return all(self.clearance(f) < self.air_threshold_m for f in list(self.history)[-2:])
@@ -820,6 +825,20 @@ class JumpMachine(ABC):
             return mirrored
         return takeoff_s
 
+    def end_of_input(self) -> list[Output]:
+        """The input ended in a flight: if its last frame showed the feet back within the
+        air threshold of the surface, the flight lands there, on that one frame instead
+        of two (a clip cut right after the landing). The rep says so
+        (``ended_at_landing``, confidence x0.8)."""
+        if self.flight is None or len(self.history) < 3:
+            return []
+        last = self.history.pop()
+        self.ending = True
+        try:
+            return self.update(last)
+        finally:
+            self.ending = False
+
     @abstractmethod
     def update(self, frame: Frame) -> list[Output]:
         """Advance by one frame (each movement implements its phases)."""
@@ -879,21 +898,22 @@ class JumpMachine(ABC):
             # count as down some centimetres above it). They meet it where they stop falling.
             if self.flight.down_s is None:
                 self.flight.down_s = prev.time_s
-            if self.foot_speed() < -FELL_SPEED_M_S:
-                return None
-            stopped = 0.5 * (prev.foot_m + last.foot_m)
-            if stopped < self.ground_m - self.fit_threshold_m:
-                if stopped < self.ground_m - self.air_threshold_m:
-                    out.append(
-                        MachineWarning(
-                            "camera_moved",
-                            f"the feet landed {100 * (self.ground_m - stopped):.0f} cm below "
-                            "the surface they left in the image (a camera tilting with the "
-                            "jump?): the touchdown is timed where they stopped",
+            if self.foot_speed() >= -FELL_SPEED_M_S:
+                stopped = 0.5 * (prev.foot_m + last.foot_m)
+                if stopped < self.ground_m - self.fit_threshold_m:
+                    if stopped < self.ground_m - self.air_threshold_m:
+                        out.append(
+                            MachineWarning(
+                                "camera_moved",
+                                f"the feet landed {100 * (self.ground_m - stopped):.0f} cm below "
+                                "the surface they left in the image (a camera tilting with the "
+                                "jump?): the touchdown is timed where they stopped",
+                            )
                         )
-                    )
-                self.ground_m = stopped
-                self.flight.down_s = None
+                    self.ground_m = stopped
+                    self.flight.down_s = None
+            elif not self.ending:  # at the end of the input: where they met the surface left
+                return None
         result = self.finish_flight()
         if result is None:
             out.append(MachineWarning("rejected_flight", "feet left the floor, but not in a jump"))
@@ -902,6 +922,9 @@ class JumpMachine(ABC):
             self.enter(self.initial_phase, frame.time_s, out)
             return None
         metrics, warnings, confidence = result
+        if self.ending:
+            warnings.append("ended_at_landing")
+            confidence *= 0.8
         takeoff, landing = metrics["takeoff_time_s"], metrics["landing_time_s"]
         assert isinstance(takeoff, float)
         assert isinstance(landing, float)
