@@ -10,7 +10,7 @@ pixel-to-metre scale from the athlete's height.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Final
 
 import numpy as np
@@ -133,6 +133,57 @@ class MeasuredSample(PoseSample):
     body: BodyMeasurement | None = None
     width_ratio: float | None = None
     """The trunk's width ratio (:func:`~kinestream.operators.view.width_ratio`)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as plain values, the arrays as raw bytes: a flow of several processes
+        pickles each sample that crosses to another, and this costs a quarter of a
+        dataclass holding arrays (5 µs instead of 19 to pickle and unpickle)."""
+        body = self.body
+        return (
+            _unpickled,
+            (
+                self.seq,
+                self.timestamp_s,
+                self.image_width,
+                self.image_height,
+                None if self.landmarks is None else _raw(self.landmarks),
+                None if self.world is None else _raw(self.world),
+                None if body is None else tuple(getattr(body, f) for f in _BODY_FIELDS),
+                self.width_ratio,
+            ),
+        )
+
+
+_BODY_FIELDS: Final = [f.name for f in fields(BodyMeasurement)]
+
+
+def _raw(values: FloatArray) -> bytes:
+    return np.asarray(values, np.float64).tobytes()
+
+
+def _unpickled(
+    seq: int,
+    timestamp_s: float,
+    image_width: int,
+    image_height: int,
+    landmarks: bytes | None,
+    world: bytes | None,
+    body: tuple[float, ...] | None,
+    width_ratio: float | None,
+) -> MeasuredSample:
+    """A :class:`MeasuredSample` from what its ``__reduce__`` gave (arrays read-only)."""
+    out: MeasuredSample = checked_sample(
+        seq,
+        timestamp_s,
+        image_width,
+        image_height,
+        None if landmarks is None else np.frombuffer(landmarks).reshape(NUM_LANDMARKS, 4),
+        None if world is None else np.frombuffer(world).reshape(NUM_LANDMARKS, 3),
+        cls=MeasuredSample,
+    )
+    _set_body(out, None if body is None else _body(*body))
+    _set_ratio(out, width_ratio)
+    return out
 
 
 def measure(sample: PoseSample) -> BodyMeasurement | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -166,6 +167,27 @@ def test_a_measured_sample_keeps_its_measurement_and_pickles() -> None:
         assert_same(with_body.body, measure(sample))
     restored = pickle.loads(pickle.dumps(measured[1]))
     assert_same(restored.body, measured[1].body)
+
+
+def test_a_measured_sample_pickles_whole() -> None:
+    """Every field comes back, with world landmarks or without, with a person or without
+    (a flow of several processes pickles the samples that cross between them)."""
+    samples = random_samples(40, seed=11)
+    rng = np.random.default_rng(11)
+    with_world = [replace(s, world=rng.normal(size=(33, 3))) for s in samples[:20]]
+    for original in measure_samples(with_world + samples[20:]):
+        restored = pickle.loads(pickle.dumps(original))
+        assert type(restored) is MeasuredSample
+        for name in ("seq", "timestamp_s", "image_width", "image_height", "width_ratio"):
+            assert getattr(restored, name) == getattr(original, name), name
+        for name in ("landmarks", "world"):
+            a, b = getattr(restored, name), getattr(original, name)
+            assert (a is None and b is None) or np.array_equal(a, b), name
+        if original.body is None:
+            assert restored.body is None
+        else:
+            assert_same(restored.body, original.body)
+    assert any(s.landmarks is None for s in samples)
 
 
 def test_a_measured_sample_carries_the_views_width_ratio_exactly() -> None:
