@@ -19,28 +19,14 @@ import math
 import pytest
 
 from kinestream.operators.ballistics import GRAVITY_M_S2
-from kinestream.operators.calibration import Calibration
 from kinestream.operators.phases.base import Frame
 from kinestream.operators.phases.cmj import CountermovementJump
+from tests.operators.test_touchdown import calibration
 
 TOE_STAND_M = 0.077
 """0.044 body heights of a 1.75 m athlete (``TOE_STAND_LIFT`` from the front)."""
 FLIGHT_S = 0.25
 TAKEOFF_S = 1.0 + 0.37 / 30.0
-
-
-def calibration(fps: float) -> Calibration:
-    return Calibration(
-        time_s=0.0,
-        floor_y_px=1000.0,
-        com_y_px=500.0,
-        com_x_px=500.0,
-        m_per_px=0.002,
-        leg_length_px=400.0,
-        fps=fps,
-        com_noise_m=0.002,
-        foot_noise_m=0.006,
-    )
 
 
 def hop_frames(fps: float, resting_m: float) -> list[Frame]:
@@ -70,7 +56,7 @@ def test_feet_resting_on_their_toes_between_hops_keep_the_floor_s_level(
 ) -> None:
     """Both instants within a tenth of a frame period of the truth, wherever between the
     floor and the toe stand the resting feet read (the air threshold here: 3 cm)."""
-    machine = CountermovementJump(calibration(fps))
+    machine = CountermovementJump(calibration(fps, foot_noise_m=0.006))
     machine.toe_stand_m = TOE_STAND_M
     resting = resting_share * TOE_STAND_M
     frames = hop_frames(fps, resting)
@@ -89,7 +75,7 @@ def test_a_higher_surface_keeps_its_own_level() -> None:
     leave at the toe stand's height above the step, not above the floor."""
     fps = 60.0
     step = 0.20
-    machine = CountermovementJump(calibration(fps))
+    machine = CountermovementJump(calibration(fps, foot_noise_m=0.006))
     machine.toe_stand_m = TOE_STAND_M
     frames = [
         Frame(f.seq, f.time_s, f.com_m, 0.0, f.com_raw_m, f.foot_m + step, f.contact_m + step)

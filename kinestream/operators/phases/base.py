@@ -61,6 +61,8 @@ half window (40 ms) spreads the velocity's peak at the end of the push-off aroun
 FELL_SPEED_M_S: Final = 1.0
 STOPPED_SPEED_M_S: Final = 0.4
 SUPPORTED_S: Final = 0.1
+"""A CoM that falls no faster from frame to frame for this long is held up (free fall would
+add 1 m/s to its speed): the feet are down, whatever their landmarks read."""
 MAX_PHASE_CHANGES_PER_S: Final = 12
 TAKEOFF_COM_DROP_M: Final = 0.10
 """The feet leave the surface with the legs extended, the CoM at standing height or above
@@ -338,6 +340,28 @@ class JumpMachine(ABC):
         if frames[fastest].velocity_m_s > -0.5 * FELL_SPEED_M_S:
             return None
         return fastest
+
+    def landed_supported(self, frames: list[Frame]) -> bool:
+        """Land a flight where the CoM shows support (:meth:`supported_since`): the surface
+        is the feet's median level over ``SUPPORTED_S`` from the fastest fall on, the
+        touchdown is sought from the frame after it, and the CoM samples after it leave the
+        flight's parabola. Whether it did."""
+        assert self.flight is not None
+        supported = self.supported_since(frames)
+        if supported is None:
+            return False
+        settled_s = frames[supported].time_s + SUPPORTED_S + 1e-9
+        feet = [
+            f.foot_m
+            for f in frames[supported:]
+            if f.foot_m == f.foot_m and f.time_s <= settled_s  # not NaN
+        ]
+        if not feet:
+            return False
+        self.ground_m = statistics.median(feet)
+        self.flight.keep_until(frames[supported].time_s)
+        self.flight.down_s = frames[supported + 1].time_s
+        return True
 
     def clearance(self, frame: Frame) -> float:
         """Lowest foot point above the take-off surface."""
@@ -877,28 +901,18 @@ class JumpMachine(ABC):
             if halt is None or frames[halt].foot_m <= frames[halt - 1].foot_m:
                 if self.stopped_near() and not self.free_falling():
                     self.ground_m = 0.5 * (prev.foot_m + last.foot_m)
-                else:
-                    supported = self.supported_since(frames)
-                    if supported is None:
-                        return None
-                    down_s = frames[supported].time_s + SUPPORTED_S + 1e-9
-                    feet = [
-                        f.foot_m
-                        for f in frames[supported:]
-                        if f.foot_m == f.foot_m and f.time_s <= down_s
-                    ]
-                    if not feet:
-                        return None
-                    self.ground_m = statistics.median(feet)
-                    self.flight.keep_until(frames[supported].time_s)
-                    self.flight.down_s = frames[supported + 1].time_s
+                elif not self.landed_supported(frames):
+                    return None
         else:
             # Still falling: the feet have not met a surface yet, whatever its level reads (a
             # camera that tilted up with the jump shows the floor lower now, and noisy feet
             # count as down some centimetres above it). They meet it where they stop falling.
             if self.flight.down_s is None:
                 self.flight.down_s = prev.time_s
-            if self.foot_speed() >= -FELL_SPEED_M_S:
+            if self.foot_speed() < -FELL_SPEED_M_S:
+                if not self.ending:  # no later frame will show where they stop
+                    return None
+            else:
                 stopped = 0.5 * (prev.foot_m + last.foot_m)
                 if stopped < self.ground_m - self.fit_threshold_m:
                     if stopped < self.ground_m - self.air_threshold_m:
@@ -912,8 +926,6 @@ class JumpMachine(ABC):
                         )
                     self.ground_m = stopped
                     self.flight.down_s = None
-            elif not self.ending:  # at the end of the input: where they met the surface left
-                return None
         result = self.finish_flight()
         if result is None:
             out.append(MachineWarning("rejected_flight", "feet left the floor, but not in a jump"))
