@@ -287,17 +287,14 @@ def _measure_arrays(landmarks: FloatArray, size: FloatArray) -> list[list[Any]]:
     leg = np.hypot(thigh[:, 0], thigh[:, 1]) + np.hypot(shank[:, 0], shank[:, 1])
     # A stray leg (FEET_APART): the lower heel or toe, not the pair's mean.
     sides = rows[:, :, 1].reshape(n, 10, 2)[:, _FEET] * size[:, 1, None, None]
+    lower = sides.argmax(axis=2)[:, :, None]
     sure = weight[:, _FEET]
-    left_lower = sides[:, :, 0] >= sides[:, :, 1]
-    doubt = STRAY_DOUBT
-    stray = np.where(
-        left_lower, sure[:, :, 1] < sure[:, :, 0] - doubt, sure[:, :, 0] < sure[:, :, 1] - doubt
-    )
-    apart = np.abs(sides[:, :, 0] - sides[:, :, 1]) / leg[:, None]
+    lower_sure = np.take_along_axis(sure, lower, axis=2)[:, :, 0]
+    higher_sure = np.take_along_axis(sure, 1 - lower, axis=2)[:, :, 0]
+    stray = (higher_sure > 0.0) & (higher_sure < lower_sure - STRAY_DOUBT)
+    apart = np.abs(sides[:, :, 0] - sides[:, :, 1]) / np.maximum(leg, 1e-9)[:, None]
     near, far = FEET_APART
-    share = np.where(
-        stray & (sure > 0).all(axis=2), np.clip((apart - near) / (far - near), 0.0, 1.0), 0.0
-    )
+    share = np.where(stray, np.clip((apart - near) / (far - near), 0.0, 1.0), 0.0)
     feet = y[:, _FEET] + share * (sides.max(axis=2) - y[:, _FEET])
     heel = np.where(seen[:, HEEL], feet[:, 0], np.nan)
     toe = np.where(seen[:, TOE], feet[:, 1], np.nan)
