@@ -12,7 +12,8 @@ matches a labelled jump, it prints the analysis's reason instead (the session su
 
 ``--variants`` runs the analysis again on each clip as other phones and encoders would hand
 it over (:data:`VARIANTS`: long side 1280, 960, 720, 540 and 464 px, mirrored left-right,
-a JPEG round trip of every frame at quality 90 and 70; one MediaPipe pass each, in memory)
+a JPEG round trip of every frame at quality 90 and 70, and a hand moving the camera:
+following the jumps, shaking, or both; one MediaPipe pass each, in memory)
 and prints one row per variant: each labelled jump's takeoff/landing error in frames, or
 ``miss`` and the reason's code, and the repetitions that match no label; then the totals:
 labelled jumps found, found within one frame at both takeoff and landing, missed, extra.
@@ -32,20 +33,24 @@ from __future__ import annotations
 import argparse
 import bisect
 import csv
+import functools
 import math
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import cv2
 import numpy as np
+import numpy.typing as npt
 
 from kinestream.commands.analyze import stream_config
 from kinestream.connectors.jpeg import decode_jpeg, encode_jpeg
 from kinestream.connectors.video import RgbFrame, VideoFrame, estimate_poses, read_frames
 from kinestream.events import AnalysisEvent
 from kinestream.operators.analyzer import StreamAnalyzer
+from kinestream.operators.camera_motion import CameraMotion
 from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator
 
 FOOTAGE: Final = Path(__file__).resolve().parents[1] / "examples" / "footage"
@@ -228,10 +233,11 @@ def analyse_frames(
     analyzer = StreamAnalyzer(config)
     events: list[AnalysisEvent] = []
     times: list[float] = []
+    camera = CameraMotion()
     with MediaPipePoseEstimator() as estimator:
         for posed in estimate_poses(frames, estimator):
             times.append(posed.sample.timestamp_s)
-            events.extend(analyzer.process(posed.sample))
+            events.extend(analyzer.process(camera.steady(posed.rgb, posed.sample)))
     events.extend(analyzer.finish("end_of_input"))
     return events, times
 
@@ -291,14 +297,21 @@ def format_table(rows: list[Comparison]) -> list[str]:
     ]
 
 
+CameraPath = Callable[[Sequence[Label], int], tuple[float, float, float]]
+"""A handheld camera's motion: for a clip's labels and a frame's index, how far the picture
+moves right and down (shares of the frame's height) and turns (degrees)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Variant:
     """The same footage as another phone or encoder hands it over: its frames' long side
-    (``max_dimension``) and a change to every frame's pixels after scaling."""
+    (``max_dimension``), a change to every frame's pixels after scaling, and the motion of a
+    hand holding the camera (``camera``)."""
 
     name: str
     max_dimension: int = 1280
     transform: Callable[[RgbFrame], RgbFrame] | None = None
+    camera: CameraPath | None = None
 
 
 def mirrored(rgb: RgbFrame) -> RgbFrame:
@@ -316,6 +329,67 @@ def jpeg_round_trip(quality: int) -> Callable[[RgbFrame], RgbFrame]:
     return transform
 
 
+FOLLOW_SHARE: Final = 0.06
+"""How far a hand following a jump tilts the camera: the picture moves down by this share of
+its height at the jump's top (about a quarter of the athlete's height on the demo clip)."""
+FOLLOW_LEAD_S: Final = 0.4
+FOLLOW_LAG_S: Final = 0.1
+
+
+def following_the_jumps(labels: Sequence[Label], k: int) -> tuple[float, float, float]:
+    """A camera tilted up with each labelled jump and back: a raised-cosine tilt from
+    :data:`FOLLOW_LEAD_S` before the takeoff to as long after the landing, peaking
+    :data:`FOLLOW_LAG_S` after the jump's middle."""
+    down = 0.0
+    for label in labels:
+        middle = (label.takeoff_frame + label.landing_frame) / 2 + FOLLOW_LAG_S * label.fps
+        half = (label.landing_frame - label.takeoff_frame) / 2 + FOLLOW_LEAD_S * label.fps
+        if abs(k - middle) < half:
+            down = max(down, FOLLOW_SHARE * 0.5 * (1 + math.cos(math.pi * (k - middle) / half)))
+    return 0.0, down, 0.0
+
+
+SHAKE_SEED: Final = 20_261_201
+SHAKE_FRAMES: Final = 1 << 14
+"""Frames of tremor made; a longer clip repeats it."""
+
+
+@functools.cache
+def _tremor() -> npt.NDArray[np.float64]:
+    """A hand's tremor, frame by frame: shifts right and down (shares of the height, about
+    0.6 % each) and turns (about 0.3 degrees), each a first-order autoregressive walk."""
+    rng = np.random.default_rng(SHAKE_SEED)
+    walk = np.zeros((SHAKE_FRAMES, 3))
+    steps = rng.normal(0.0, [0.0033, 0.0033, 0.12], (SHAKE_FRAMES, 3))
+    for k in range(1, SHAKE_FRAMES):
+        walk[k] = [0.85, 0.85, 0.9] * walk[k - 1] + steps[k]
+    return walk
+
+
+def hand_shake(labels: Sequence[Label], k: int) -> tuple[float, float, float]:
+    """A hand's tremor (:func:`_tremor`), the same on every run."""
+    right, down, degrees = _tremor()[k % SHAKE_FRAMES]
+    return float(right), float(down), float(degrees)
+
+
+def shaking_and_following(labels: Sequence[Label], k: int) -> tuple[float, float, float]:
+    """A shaking hand that also follows the jumps."""
+    (right, down, degrees), (_, follow, _) = hand_shake(labels, k), following_the_jumps(labels, k)
+    return right, down + follow, degrees
+
+
+def moved(rgb: RgbFrame, right: float, down: float, degrees: float) -> RgbFrame:
+    """The frame as a camera moved by ``right`` and ``down`` (shares of the height) and
+    turned by ``degrees`` about its centre would have seen it; edges repeated."""
+    height, width = rgb.shape[:2]
+    matrix = np.asarray(cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0), float)
+    matrix[:, 2] += (right * height, down * height)
+    warped = cv2.warpAffine(
+        rgb, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return np.asarray(warped, dtype=np.uint8)
+
+
 VARIANTS: Final = (
     Variant("1280 px"),
     Variant("960 px", 960),
@@ -325,16 +399,22 @@ VARIANTS: Final = (
     Variant("mirrored", transform=mirrored),
     Variant("jpeg q90", transform=jpeg_round_trip(90)),
     Variant("jpeg q70", transform=jpeg_round_trip(70)),
+    Variant("following", camera=following_the_jumps),
+    Variant("shaking", camera=hand_shake),
+    Variant("shaking+following", camera=shaking_and_following),
 )
 
 
-def variant_frames(path: Path, variant: Variant, limit: int | None = None) -> Iterator[VideoFrame]:
-    """The frames of the video ``path`` (at most ``limit``) as ``variant`` has them."""
-    frames = read_frames(path, variant.max_dimension, limit)
-    if variant.transform is None:
-        return frames
-    transform = variant.transform
-    return (frame._replace(rgb=transform(frame.rgb)) for frame in frames)
+def variant_frames(
+    path: Path, variant: Variant, labels: Sequence[Label] = (), limit: int | None = None
+) -> Iterator[VideoFrame]:
+    """The frames of the video ``path`` (at most ``limit``) as ``variant`` has them; its
+    camera follows ``labels``."""
+    for frame in read_frames(path, variant.max_dimension, limit):
+        rgb = frame.rgb if variant.transform is None else variant.transform(frame.rgb)
+        if variant.camera is not None:
+            rgb = moved(rgb, *variant.camera(labels, frame.seq))
+        yield frame._replace(rgb=rgb)
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,7 +509,7 @@ def run_variants(directory: Path, labels: list[Label]) -> None:
         path = directory / clip
         runs = []
         for variant in VARIANTS:
-            events, times = analyse_frames(variant_frames(path, variant), path, mine[0])
+            events, times = analyse_frames(variant_frames(path, variant, mine), path, mine[0])
             runs.append(variant_run(variant.name, mine, events, times))
         print(f"{clip}: detected minus labelled frame, takeoff/landing, per labelled jump")
         print("\n".join(format_variants_table(runs)))
@@ -448,7 +528,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--variants",
         action="store_true",
-        help="each clip at 1280-464 px, mirrored and through JPEG at quality 90 and 70",
+        help="each clip at 1280-464 px, mirrored, through JPEG at quality 90 and 70, and "
+        "filmed by a hand following the jumps, shaking, or both",
     )
     args = parser.parse_args(argv)
     labels = read_labels(args.labels or args.dir / "labels.csv")

@@ -7,7 +7,9 @@ command line leaves out) or a video file, whose poses are estimated here
 (:mod:`kinestream.connectors.video`, and with ``--pose mediapipe``, the default,
 :mod:`kinestream.operators.mediapipe_pose`; with ``--pose onnx`` the same BlazePose models
 on ONNX Runtime, :mod:`kinestream.operators.onnx_pose`, on ``--device cpu`` or ``cuda``;
-imported only then).
+imported only then). Where the input has pictures (a video, a recording with JPEGs), the
+camera's own motion is measured on their background and taken out of the poses before the
+analysis (:mod:`kinestream.operators.camera_motion`); ``--overlay`` draws the poses as found.
 
 Output: a progress bar on stderr (terminals only), then a table of the repetitions, the
 quality warnings and the session summary on stdout (on stderr when ``--json -`` takes
@@ -217,8 +219,8 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError(str(exc)) from exc
         reason = "end_of_input"
         try:
-            for sample, picture in source.frames:
-                events = analyzer.process(sample)
+            for sample, steady, picture in _steadied(source):
+                events = analyzer.process(steady)
                 emit(events)
                 if overlay is not None and picture is not None:
                     overlay.write(picture, sample, events)
@@ -360,6 +362,26 @@ def _recording_frames(recording: Recording) -> Iterator[tuple[PoseSample, Pictur
         yield from recording.frames()
     except RecordingError as exc:
         raise InputError(str(exc)) from exc
+
+
+def _steadied(source: PoseSource) -> Iterator[tuple[PoseSample, PoseSample, Picture | None]]:
+    """Each frame's pose as found, the same pose in the first frame's picture (the camera's
+    own motion, measured on the background of the pictures, taken out; unchanged where the
+    input keeps no pictures) and the picture."""
+    if not source.has_pictures:
+        for sample, picture in source.frames:
+            yield sample, sample, picture
+        return
+    from kinestream.connectors.jpeg import decode_jpeg
+    from kinestream.operators.camera_motion import CameraMotion
+
+    camera = CameraMotion()
+    for sample, picture in source.frames:
+        if picture is None:
+            yield sample, sample, picture
+        else:
+            rgb = decode_jpeg(picture) if isinstance(picture, bytes) else picture
+            yield sample, camera.steady(rgb, sample), picture
 
 
 def _open_video(

@@ -40,6 +40,7 @@ from kinestream.commands.session_options import add_session_options
 from kinestream.connectors.jpeg import DEFAULT_JPEG_QUALITY, encode_jpeg
 from kinestream.connectors.stream_publisher import StreamPublisher
 from kinestream.connectors.video import DEFAULT_MAX_DIMENSION, VideoReader
+from kinestream.operators.camera_motion import CameraMotion
 from kinestream.operators.pose import PoseEstimator
 
 COMMAND = "kinestream publish"
@@ -185,13 +186,15 @@ def _messages(
     stream_id: str,
     opened_at: float,
 ) -> Iterator[Outgoing]:
-    """The source's frames as frame messages or pose samples, on Unix capture times."""
+    """The source's frames as frame messages or pose samples, on Unix capture times; pose
+    samples have the camera's motion taken out."""
+    camera = CameraMotion()
     for seq, timestamp_s, rgb in reader:
         if args.max_frames is not None and seq >= args.max_frames:
             return
         capture_s = opened_at + timestamp_s
         if estimator is not None:
-            sample = estimator.estimate(rgb, seq, timestamp_s)
+            sample = camera.steady(rgb, estimator.estimate(rgb, seq, timestamp_s))
             yield timestamp_s, replace(sample, timestamp_s=capture_s)
         else:
             height, width = rgb.shape[:2]

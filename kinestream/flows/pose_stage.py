@@ -9,7 +9,9 @@ the batches on :func:`~kinestream.operators.onnx_pose.shared_blazepose` (the ONN
 sessions once per process, on the CPU or CUDA). It passes on, as ``(stream id, item)``:
 
 - each frame's :class:`~kinestream.operators.pose.PoseSample`, a stream's in the order its
-  frames came (one frame per stream a batch), for the per-stream step, unchanged;
+  frames came (one frame per stream a batch), in the stream's first picture: the camera's
+  own motion, measured on the background, taken out
+  (:class:`~kinestream.operators.camera_motion.CameraMotion`);
 - a :class:`~kinestream.flows.stream_logic.FrameIssue` for a frame that gave no pose: an
   ``error`` for one the JPEG decoder refused (its codes: ``bad_frame``, ``too_large``),
   whose batch failed (``pose_estimation_failed``) or of a stream past the worker's budget
@@ -46,10 +48,11 @@ broker's, while capture times come from device clocks that may be off, relative 
 in the file).
 
 The snapshot is a :class:`StageState`, pickled into bytes at once
-(:mod:`kinestream.flows.snapshots`): the batcher (tracks, waiting JPEGs) and the streams'
-last frame times; the models are rebuilt, not snapshotted. A snapshot that cannot be read
-back (written by a version whose classes have changed since, or damaged) starts its bucket
-afresh: its streams find their athletes again, and the few frames it held are not posed.
+(:mod:`kinestream.flows.snapshots`): the batcher (tracks, waiting JPEGs), the streams'
+camera motions (each with its last grey picture, about 0.2 MB) and last frame times; the
+models are rebuilt, not snapshotted. A snapshot that cannot be read back (written by a
+version whose classes have changed since, or damaged) starts its bucket afresh: its streams
+find their athletes again, and the few frames it held are not posed.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ from kinestream.flows.inflight import KIND_FRAME, InflightLog
 from kinestream.flows.stream_logic import FrameIssue, JpegDecoder, KeyedInput, StreamSettings
 from kinestream.operators.blazepose.batcher import BatchPolicy, PoseBatcher, WaitingFrame
 from kinestream.operators.blazepose.tracking import PoseTrack
+from kinestream.operators.camera_motion import CameraMotion
 from kinestream.operators.pose import PoseSample
 from kinestream.wire import EndMessage, Frame
 
@@ -124,6 +128,8 @@ class StageState:
     """Streams refused a place, with their last frame's arrival time."""
     ends: dict[str, EndMessage] = field(default_factory=dict)
     """Ends waiting for their stream's waiting frames."""
+    cameras: dict[str, CameraMotion] = field(default_factory=dict)
+    """Each stream's camera motion, taken out of its poses."""
 
 
 StoredStage = bytes | StageState
@@ -237,6 +243,7 @@ class PoseStage(StatefulLogic[StageInput, KeyedInput, StoredStage]):
             self.budget.release()
         state.refused.pop(stream_id, None)
         state.ends.pop(stream_id, None)
+        state.cameras.pop(stream_id, None)
         state.batcher.end(stream_id)
 
     # -- batches ------------------------------------------------------------------------
@@ -264,13 +271,15 @@ class PoseStage(StatefulLogic[StageInput, KeyedInput, StoredStage]):
                 requests.append(PoseRequest(track, rgb, waiting.seq, waiting.timestamp_s))
         estimated = iter(self._estimate(requests))
         out: list[KeyedInput] = []
+        pictures = iter(requests)
         for (stream_id, waiting, _), result in zip(batch, results, strict=True):
             if result is None:
-                pose = next(estimated)
+                pose, picture = next(estimated), next(pictures).rgb
                 if isinstance(pose, tuple):
                     sample, next_track = pose
                     batcher.finish(stream_id, next_track)
-                    result = sample
+                    camera = self.state.cameras.setdefault(stream_id, CameraMotion())
+                    result = camera.steady(picture, sample)
                 else:
                     result = _error(waiting, "pose_estimation_failed", pose)
             out.append((stream_id, result))

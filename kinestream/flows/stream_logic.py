@@ -8,7 +8,8 @@ lifecycle:
   nothing);
 - pose samples go to the analyzer: a client's, or those the batched pose stage made of a
   stream's frames (:mod:`kinestream.flows.pose_stage`), or frames turned into poses here by
-  a per-stream estimator (``--pose mediapipe``);
+  a per-stream estimator (``--pose mediapipe``), with the camera's motion taken out
+  (:class:`~kinestream.operators.camera_motion.CameraMotion`);
 - a :class:`FrameIssue` of the pose stage (a frame it could not turn into a pose, or
   dropped) becomes that frame's ``error`` or ``quality_warning`` event, in its place among
   the stream's samples;
@@ -48,7 +49,8 @@ The snapshot is a :class:`StreamSnapshot` (the picklable analyzer plus the sessi
 little lifecycle state above), pickled into bytes at once (:mod:`kinestream.flows.snapshots`:
 no deep copy, and a fraction of the standard pickling's cost). Timers are not part of it: a
 resumed stream gets a fresh idle deadline. The pose estimator of frames mode is not
-picklable and not snapshotted; it is rebuilt lazily on the first frame after a resume. A
+picklable and not snapshotted; it is rebuilt lazily on the first frame after a resume, and
+its camera motion starts again from that frame. A
 snapshot that cannot be read back (written by a version whose classes have changed since,
 or damaged) does not stop the flow: that stream ends with one ``error`` event (code
 ``state_not_restored``) at its next message, and the other streams resume.
@@ -86,6 +88,7 @@ from kinestream.flows.inflight import (
     die_like_a_native_crash,
     identity_of,
 )
+from kinestream.operators.camera_motion import CameraMotion
 from kinestream.operators.pose import PoseEstimator, PoseSample
 from kinestream.session import SessionEvent
 from kinestream.wire import EndMessage, Frame, QuarantinedMessage, StartMessage
@@ -210,6 +213,7 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StoredState]):
     crash_on: tuple[str, int] | None = None
     """Test-only: die like a native crash on this (stream id, seq) (see ``inflight``)."""
     _estimator: PoseEstimator | None = field(default=None, init=False, repr=False)
+    _camera: CameraMotion = field(default_factory=CameraMotion, init=False, repr=False)
     _deadline: datetime | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -549,15 +553,17 @@ class StreamLogic(StatefulLogic[KeyedInput, SessionEvent, StoredState]):
                     budget.release()
                 raise
         try:
-            return self._estimator.estimate(rgb, frame.seq, frame.timestamp_s)
+            sample = self._estimator.estimate(rgb, frame.seq, frame.timestamp_s)
         except Exception as exc:
             return self._frame_error(frame, "pose_estimation_failed", _describe(exc))
+        return self._camera.steady(rgb, sample)
 
     def _frame_error(self, frame: Frame, code: str, message: str) -> AnalysisEvent:
         return self._error(frame.seq, code, message, frame.timestamp_s)
 
     def _close_estimator(self) -> None:
         estimator, self._estimator = self._estimator, None
+        self._camera = CameraMotion()
         if estimator is None:
             return
         if self.budget is not None:

@@ -16,9 +16,12 @@ from bench.bench_footage import (
     Label,
     Variant,
     analyse_frames,
+    following_the_jumps,
     format_variants_table,
+    hand_shake,
     jpeg_round_trip,
     mirrored,
+    shaking_and_following,
     variant_frames,
     variant_run,
 )
@@ -51,12 +54,43 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_the_variants_are_the_sizes_mirror_and_jpeg_qualities_phones_send() -> None:
+def test_the_variants_are_the_sizes_mirror_jpeg_qualities_and_hands_phones_send() -> None:
     assert len({v.name for v in VARIANTS}) == len(VARIANTS)
     assert {v.max_dimension for v in VARIANTS} == {1280, 960, 720, 540, 464}
-    plain = [v for v in VARIANTS if v.transform is None]
+    plain = [v for v in VARIANTS if v.transform is None and v.camera is None]
     assert [v.max_dimension for v in plain] == [1280, 960, 720, 540, 464]
-    assert all(v.max_dimension == 1280 for v in VARIANTS if v.transform is not None)
+    changed = [v for v in VARIANTS if v not in plain]
+    assert all(v.max_dimension == 1280 for v in changed)
+    assert {v.camera for v in changed} == {
+        None,
+        following_the_jumps,
+        hand_shake,
+        shaking_and_following,
+    }
+
+
+def test_a_camera_following_a_jump_tilts_with_it_and_back() -> None:
+    """The picture is lowest (6 % of its height) just after the jump's middle, level a
+    little before the takeoff and after the landing, and unmoved between jumps."""
+    labels = [HOP, SECOND]
+    middle = (SECOND.takeoff_frame + SECOND.landing_frame) / 2 + 0.1 * FPS
+    assert following_the_jumps(labels, round(middle))[1] == pytest.approx(0.06)
+    assert following_the_jumps(labels, SECOND.takeoff_frame)[1] > 0.02
+    assert following_the_jumps(labels, SECOND.landing_frame + 20) == (0.0, 0.0, 0.0)
+    assert following_the_jumps(labels, (HOP.landing_frame + SECOND.takeoff_frame) // 2)[1] < 0.01
+
+
+def test_a_shaking_hand_moves_every_frame_the_same_on_every_run(clip: Path) -> None:
+    shaking = Variant("shaking", camera=hand_shake)
+    first, again = list(variant_frames(clip, shaking)), list(variant_frames(clip, shaking))
+    original = list(read_frames(clip, 1280))
+    for a, b, before in zip(first, again, original, strict=True):
+        np.testing.assert_array_equal(a.rgb, b.rgb)
+        assert a.rgb.shape == before.rgb.shape
+    assert not np.array_equal(first[2].rgb, original[2].rgb)
+    moves = np.array([hand_shake([], k) for k in range(2000)])
+    assert 0.002 < moves[:, 1].std() < 0.02  # shares of the height
+    assert 0.1 < moves[:, 2].std() < 0.6  # degrees
 
 
 @pytest.mark.parametrize(("long_side", "short_side"), [(1280, 720), (960, 540), (464, 261)])
