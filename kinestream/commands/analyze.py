@@ -367,7 +367,7 @@ def _recording_frames(recording: Recording) -> Iterator[tuple[PoseSample, Pictur
 def _steadied(source: PoseSource) -> Iterator[tuple[PoseSample, PoseSample, Picture | None]]:
     """Each frame's pose as found, the same pose in the first frame's picture (the camera's
     own motion, measured on the background of the pictures, taken out; unchanged where the
-    input keeps no pictures) and the picture."""
+    input keeps no pictures) and the picture (a JPEG decoded here, once)."""
     if not source.has_pictures:
         for sample, picture in source.frames:
             yield sample, sample, picture
@@ -381,7 +381,7 @@ def _steadied(source: PoseSource) -> Iterator[tuple[PoseSample, PoseSample, Pict
             yield sample, sample, picture
         else:
             rgb = decode_jpeg(picture) if isinstance(picture, bytes) else picture
-            yield sample, camera.steady(rgb, sample), picture
+            yield sample, camera.steady(rgb, sample), rgb
 
 
 def _open_video(

@@ -98,10 +98,10 @@ class CameraMotion:
                 self._rekey(grey, box)
             else:
                 matrix, agreeing = step
-                moves = _moves(matrix, size[0], size[1], STILL_PX * scale)
-                self._to_first = (
-                    _chain(self._key_to_first, matrix, scale) if moves else (self._key_to_first)
-                )
+                if _moves(matrix, size[0], size[1], STILL_PX * scale):
+                    self._to_first = _chain(self._key_to_first, matrix, scale)
+                else:
+                    self._to_first = self._key_to_first
                 if agreeing < KEEP_SHARE * len(self._key_corners):
                     self._rekey(grey, box)
         if sample.landmarks is None or not self.moved:
