@@ -41,6 +41,8 @@ WORK_PX: Final = 640
 MAX_CORNERS: Final = 200
 GRID: Final = (4, 3)
 """Columns and rows of the grid the corners are spread over."""
+CELL_BORDER_PX: Final = 8
+"""Pixels around a cell that its corners are measured with (at WORK_PX)."""
 MIN_CORNER_DISTANCE_PX: Final = 6  # at WORK_PX
 CORNER_QUALITY: Final = 0.01
 FLOW_WINDOW_PX: Final = 21
@@ -196,15 +198,23 @@ def _spread_corners(
     found = []
     for row in range(rows):
         for column in range(columns):
-            cell = np.zeros_like(mask)
             y0, y1 = row * height // rows, (row + 1) * height // rows
             x0, x1 = column * width // columns, (column + 1) * width // columns
-            cell[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
+            # the cell with a border, so that its corners are found as in the whole picture
+            top, left = max(0, y0 - CELL_BORDER_PX), max(0, x0 - CELL_BORDER_PX)
+            bottom, right = min(height, y1 + CELL_BORDER_PX), min(width, x1 + CELL_BORDER_PX)
+            cell = np.zeros((bottom - top, right - left), dtype=np.uint8)
+            cell[y0 - top : y1 - top, x0 - left : x1 - left] = mask[y0:y1, x0:x1]
             corners = cv2.goodFeaturesToTrack(
-                grey, share, CORNER_QUALITY, MIN_CORNER_DISTANCE_PX, mask=cell
+                grey[top:bottom, left:right],
+                share,
+                CORNER_QUALITY,
+                MIN_CORNER_DISTANCE_PX,
+                mask=cell,
             )
             if corners is not None:
-                found.append(np.asarray(corners, dtype=np.float32))
+                offset = np.array([left, top], dtype=np.float32)
+                found.append(np.asarray(corners, dtype=np.float32) + offset)
     if not found:
         return np.empty((0, 1, 2), dtype=np.float32)
     return np.concatenate(found)
