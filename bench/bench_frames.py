@@ -7,7 +7,10 @@ mode with a MediaPipe graph per stream, one worker) analyses them, every frame (
 ONNX stage's figures are bench_frames_memory's). Figures: the flow's analysed frames/s
 (from the first produce to the last frame's values on the events topic, after a warm-up),
 and a bare loop over the same JPEGs (decode + MediaPipe Pose, one estimator per stream, in
-this process) for the ratio; target ≥ 0.9.
+this process), run twice: as it is, and with the camera-motion step that frames mode runs
+on every frame (:class:`~kinestream.operators.camera_motion.CameraMotion`, one per stream),
+the ratio's base: the flow's own overhead is measured against the same per-frame work;
+target ≥ 0.9.
 
     KINESTREAM_KAFKA=127.0.0.1:9092 .venv/bin/python bench/bench_frames.py [--frames 200]
 """
@@ -33,6 +36,7 @@ from kinestream import wire
 from kinestream.connectors.jpeg import decode_jpeg
 from kinestream.connectors.video import read_frames
 from kinestream.events import frame_updates
+from kinestream.operators.camera_motion import CameraMotion
 from kinestream.operators.mediapipe_pose import MediaPipePoseEstimator
 from kinestream.operators.metric_batches import METRIC_INTERVAL_S
 from kinestream.sports import Sport
@@ -54,16 +58,21 @@ def encoded_frames(count: int, quality: int) -> list[wire.Frame]:
     return out
 
 
-def bare_loop_fps(frames: list[wire.Frame], streams: int) -> float:
-    """Frames/s of decode + MediaPipe over the same JPEGs, one estimator per stream."""
+def bare_loop_fps(frames: list[wire.Frame], streams: int, camera: bool) -> float:
+    """Frames/s of decode + MediaPipe (+ the camera-motion step with ``camera``) over the
+    same JPEGs, one estimator per stream."""
     estimators = [MediaPipePoseEstimator() for _ in range(streams)]
+    cameras = [CameraMotion() for _ in range(streams)]
     try:
         for estimator in estimators:  # build each graph's runtime before timing
             estimator.estimate(decode_jpeg(frames[0].jpeg), 0, 0.0)
         started = time.perf_counter()
         for frame in frames[1:]:
-            for estimator in estimators:
-                estimator.estimate(decode_jpeg(frame.jpeg), frame.seq, frame.timestamp_s)
+            for estimator, motion in zip(estimators, cameras, strict=True):
+                rgb = decode_jpeg(frame.jpeg)
+                sample = estimator.estimate(rgb, frame.seq, frame.timestamp_s)
+                if camera:
+                    motion.steady(rgb, sample)
         return (len(frames) - 1) * streams / (time.perf_counter() - started)
     finally:
         for estimator in estimators:
@@ -188,11 +197,14 @@ def main() -> None:
         f"{size_kib:.0f} KiB/frame, {args.streams} streams",
         flush=True,
     )
-    bare = bare_loop_fps(frames, args.streams)
+    bare = bare_loop_fps(frames, args.streams, camera=False)
+    steadied = bare_loop_fps(frames, args.streams, camera=True)
     flow = flow_fps(args.brokers, frames, args.streams, args.log)
     print(
-        f"bare MediaPipe loop {bare:6.1f} frames/s; flow {flow:6.1f} frames/s; "
-        f"ratio {flow / bare:.2f} (target >= {TARGET_RATIO})",
+        f"bare MediaPipe loop {bare:6.1f} frames/s, with the camera-motion step "
+        f"{steadied:6.1f}; flow {flow:6.1f} frames/s; ratio {flow / steadied:.2f} to the loop "
+        f"with the camera-motion step (target >= {TARGET_RATIO}), {flow / bare:.2f} to the "
+        "loop without",
         flush=True,
     )
 
